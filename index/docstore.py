@@ -139,6 +139,10 @@ class DocStore:
         """All stored document ids."""
         return {r[0] for r in self.db.execute("SELECT doc_id FROM documents")}
 
+    def chunk_ids(self) -> set[str]:
+        """All stored chunk ids."""
+        return {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
+
     def sources(self) -> dict[str, str]:
         """Every source and the document it holds."""
         return dict(self.db.execute("SELECT source, doc_id FROM sources").fetchall())

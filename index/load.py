@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import re
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -85,7 +86,7 @@ def decode_bytes(data: bytes) -> str:
     """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return data.decode("utf-16")
+            return _looks_like_text(data.decode("utf-16"))
         except UnicodeDecodeError as exc:
             raise LoadError(f"broken UTF-16 text ({exc.reason} at byte {exc.start})") from None
     if b"\x00" in data[:4096]:
@@ -99,6 +100,15 @@ def decode_bytes(data: bytes) -> str:
         ) from None
     if len(_MOJIBAKE.findall(text)) >= 3:
         raise LoadError("text looks double-encoded (mojibake such as 'á»'); re-export it as UTF-8")
+    return _looks_like_text(text)
+
+
+def _looks_like_text(text: str) -> str:
+    """Refuse decoded 'text' that is mostly control, private-use or unassigned characters."""
+    sample = text[:20000]
+    odd = sum(1 for ch in sample if ch not in "\n\r\t" and unicodedata.category(ch) in ("Cc", "Co", "Cn", "Cs"))
+    if sample and odd / len(sample) > 0.01:
+        raise LoadError("binary or garbled content (control characters), not text")
     return text
 
 
@@ -301,7 +311,10 @@ def to_document(raw: _Raw, source: str, fmt: str) -> Document:
     text = text.strip()
     if not text:
         raise LoadError("empty document (no text after extraction)")
-    title = raw.title or header.get("title") or guess_title(text, Path(source.split("#")[0]).stem)
+    given = raw.title or header.get("title")
+    if given and " " not in given.strip() and "-" in given:
+        given = None  # a URL slug ("Luat-thue-...-115247") reads worse than the document's own title
+    title = given or guess_title(text, Path(source.split("#")[0]).stem)
     date = extract_date(raw.date or header.get("date") or "") or extract_date(text[:1500])
     issuer = raw.issuer or header.get("issuer") or extract_issuer(text)
     return Document(

@@ -35,7 +35,7 @@ def split_header(text: str) -> tuple[str, dict[str, str]]:
         return text.lstrip(), header
 
 
-_ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
+_ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
 _VN_DATE = r"ngày\s+(\d{1,2})\s+tháng\s+(\d{1,2})\s+năm\s+(\d{4})"
 _DATELINE = re.compile(r"^[^\n]{0,60}?,\s*" + _VN_DATE, re.I | re.M)
 _DATE_LINE = re.compile(r"^\s*" + _VN_DATE + r"\s*$", re.I | re.M)
@@ -59,10 +59,9 @@ def extract_date(text: str) -> str | None:
     """
     if not text:
         return None
-    for pattern in (_ISO,):
-        match = pattern.search(text[:40])
-        if match:
-            return _iso(*match.groups())
+    match = _ISO.search(text[:40])
+    if match:
+        return _iso(*match.groups())
     match = _DMY.match(text)
     if match:
         d, m, y = match.groups()

@@ -34,7 +34,10 @@ def make_client(path: Path | None = None, host: str | None = None, port: int = 8
 
     settings = Settings(anonymized_telemetry=False)
     if host:
-        return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+        try:
+            return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+        except ValueError as exc:  # chromadb's way of saying the server is not there
+            raise ConnectionError(f"Chroma server at {host}:{port} is not reachable ({exc})") from None
     if path is None:
         raise ValueError("make_client needs a path for the embedded store, or a host for a server")
     path.mkdir(parents=True, exist_ok=True)
@@ -119,6 +122,10 @@ class VectorStore:
             if len(metas) < page:
                 return found
             offset += page
+
+    def ids(self) -> set[str]:
+        """Every vector id (for consistency checks)."""
+        return set(self.collection.get(include=[])["ids"])
 
     def count(self) -> int:
         """Number of vectors."""

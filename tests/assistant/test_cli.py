@@ -1,0 +1,53 @@
+"""The ``chidao`` command as a user runs it (a real subprocess, a real index in tmp_path)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def chidao(tmp_path: Path, models_dir: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CHIDAO_HOME": str(tmp_path / "home"), "CHIDAO_MODELS_DIR": str(models_dir), **env_vars}
+    exe = shutil.which("chidao") or str(Path(sys.executable).parent / "chidao")
+    return subprocess.run([exe, *args], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+
+
+def test_index_search_stats(tmp_path, models_dir, sample_dir):
+    (sample_dir / "hong.pdf").write_bytes(b"%PDF-1.4 cut")
+    done = chidao(tmp_path, models_dir, "index", str(sample_dir))
+    assert done.returncode == 1, done.stderr  # some files failed ...
+    assert "hong.pdf" in done.stderr and "PDF" in done.stderr
+    assert "2 added" in done.stdout and "1 failed" in done.stdout  # ... and the rest was indexed
+
+    again = chidao(tmp_path, models_dir, "index", "--quiet", str(sample_dir / "ket-luan-phien-hop-ban-chi-dao-kh-cn-chuyen-doi-so-bao-in.txt"))
+    assert again.returncode == 0 and "1 unchanged" in again.stdout
+
+    found = chidao(tmp_path, models_dir, "search", "--json", "-k", "2", "ai chịu trách nhiệm cơ sở dữ liệu y tế")
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)
+    assert len(hits) == 2 and "cơ sở dữ liệu ngành y tế" in hits[0]["text"].lower()
+
+    stats = chidao(tmp_path, models_dir, "stats", "--json")
+    info = json.loads(stats.stdout)
+    assert info["documents"] == 2 and info["vectors"] == info["chunks"] > 0
+    assert {d["date"] for d in info["documents_list"]} == {"2026-02-25", None}
+
+
+def test_unreachable_chroma_server_is_a_clear_error(tmp_path, models_dir):
+    # Nothing listens on port 1 of the loopback interface.
+    done = chidao(tmp_path, models_dir, "stats", CHIDAO_CHROMA_HOST="127.0.0.1", CHIDAO_CHROMA_PORT="1")
+    assert done.returncode == 3
+    assert "chidao:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_configuration_exit_code(tmp_path, models_dir):
+    done = chidao(tmp_path, models_dir, "stats", CHIDAO_CHUNK_MAX_TOKENS="oops")
+    assert done.returncode == 2 and "chunk_max_tokens" in done.stderr
