@@ -30,10 +30,10 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
 def _display(source: str) -> str:
     """A source path relative to the working directory when it lies below it."""
     path, sep, rest = source.partition("#")
-    try:
-        path = os.path.relpath(path) if Path(path).is_absolute() and not os.path.relpath(path).startswith("..") else path
-    except ValueError:
-        pass
+    if Path(path).is_absolute():
+        relative = os.path.relpath(path)
+        if not relative.startswith(".."):
+            path = relative
     return path + sep + rest
 
 

@@ -252,7 +252,8 @@ class Chunker:
             if not current:
                 continue
             new_tokens = sum(c for _, c in new)
-            if previous and new_tokens < _MIN_TAIL_TOKENS and chunks[-1].tokens + new_tokens <= self.max_tokens + _MIN_TAIL_TOKENS:
+            small_tail = new_tokens < _MIN_TAIL_TOKENS
+            if previous and small_tail and chunks[-1].tokens + new_tokens <= self.max_tokens + _MIN_TAIL_TOKENS:
                 chunks.pop()
                 current = previous + new
             emit(headings, current)

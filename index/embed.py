@@ -91,5 +91,5 @@ class SentenceEmbedder(Embeddings):
         """Tokens per text, without special tokens or prompts (the chunker's measure)."""
         if not texts:
             return []
-        encoded = self.model.tokenizer([nfc(t) for t in texts], add_special_tokens=False)
+        encoded = self.model.tokenizer([nfc(t) for t in texts], add_special_tokens=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]

@@ -108,7 +108,9 @@ def test_no_tiny_trailing_chunk(chunker):
 
 def test_very_long_sentence_is_cut_on_clauses_then_words(embedder):
     chunker = Chunker(embedder.count_tokens, max_tokens=64, overlap_tokens=0)
-    clauses = "; ".join(f"Cơ sở dữ liệu số {i} do Bộ Nội vụ chủ trì, hoàn thành trong quý {i % 4 + 1}/2026" for i in range(20))
+    clauses = "; ".join(
+        f"Cơ sở dữ liệu số {i} do Bộ Nội vụ chủ trì, hoàn thành trong quý {i % 4 + 1}/2026" for i in range(20)
+    )
     words = " ".join(["dữ liệu"] * 300)
     for text in (clauses + ".", words):
         chunks = chunker.split("d", text)

@@ -42,7 +42,8 @@ def test_txt_with_date_header_and_decomposed_accents(tmp_path):
 
 def test_md_front_matter_and_markup(tmp_path):
     path = tmp_path / "thong-bao.md"
-    path.write_text(f"---\ntitle: Thông báo kết luận\ndate: 2026-03-01\n---\n# Nhiệm vụ\n\n**{VIET}**\n", encoding="utf-8")
+    front = "---\ntitle: Thông báo kết luận\ndate: 2026-03-01\n---\n"
+    path.write_text(f"{front}# Nhiệm vụ\n\n**{VIET}**\n", encoding="utf-8")
     doc = only_document(path)
     assert doc.title == "Thông báo kết luận"
     assert doc.date == "2026-03-01"
@@ -54,7 +55,8 @@ def test_html_drops_script_and_keeps_text(tmp_path):
     path.write_text(
         "<html><head><title>Kết luận phiên họp</title><meta name='date' content='2026-02-25'>"
         "<script>alert('x')</script><style>p{}</style></head>"
-        f"<body><nav>Trang chủ</nav><h1>Kết luận của Thủ tướng</h1><p>{VIET}</p><ul><li>{VIET2}</li></ul></body></html>",
+        "<body><nav>Trang chủ</nav><h1>Kết luận của Thủ tướng</h1>"
+        f"<p>{VIET}</p><ul><li>{VIET2}</li></ul></body></html>",
         encoding="utf-8",
     )
     doc = only_document(path)
@@ -109,7 +111,8 @@ def test_pdf_with_embedded_ttf_font(tmp_path):
 def test_jsonl_gz_records_and_a_bad_line(tmp_path):
     path = tmp_path / "export.jsonl.gz"
     with gzip.open(path, "wt", encoding="utf-8") as out:
-        out.write(json.dumps({"id": "a1", "title": "Tin 1", "text": VIET, "date": "2017-03-02"}, ensure_ascii=False) + "\n")
+        first = {"id": "a1", "title": "Tin 1", "text": VIET, "date": "2017-03-02"}
+        out.write(json.dumps(first, ensure_ascii=False) + "\n")
         out.write("{not json\n")
         out.write(json.dumps({"id": "a2", "title": "Tin 2"}) + "\n")
         out.write(json.dumps({"id": "a3", "title": "Tin 3", "text": VIET2, "url": "x"}, ensure_ascii=False) + "\n")
