@@ -49,14 +49,17 @@ class Assistant:
     def indexer(self) -> Indexer:
         """Incremental indexer over this assistant's stores."""
         return Indexer(self.docstore, self.vectors, self.embedder, self.chunker,
-                       batch_chunks=max(self.settings.embedding_batch_size * 2, 16))
+                       batch_chunks=max(self.settings.embedding_batch_size * 2, 16),
+                       lexical_dir=self.settings.lexical_path)
 
     @cached_property
     def retriever(self):
-        """The retriever answering questions."""
-        from assistant.retrieve import DenseRetriever
+        """The retriever answering questions (``CHIDAO_RETRIEVAL``: hybrid or dense)."""
+        from assistant.retrieve import DenseRetriever, HybridRetriever
 
-        return DenseRetriever(self.vectors, self.embedder, self.docstore)
+        if self.settings.retrieval == "dense":
+            return DenseRetriever(self.vectors, self.embedder, self.docstore)
+        return HybridRetriever(self.vectors, self.embedder, self.docstore, self.settings.lexical_path)
 
     def close(self) -> None:
         """Release the document store."""

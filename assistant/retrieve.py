@@ -1,18 +1,21 @@
 """Retrieval: question -> the passages most likely to answer it, with their documents.
 
-Dense search over Chroma for now; every hit is joined with the document store, which is the source
-of truth, so a vector left behind by an interrupted run is never returned.
+Hybrid by default: dense search over Chroma (e5 embeddings) and BM25 over Vietnamese-aware tokens,
+fused by reciprocal rank. Every hit is joined with the document store, which is the source of
+truth, so a vector left behind by an interrupted run is never returned.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from index.docstore import DocStore, StoredChunk, StoredDocument
 from index.embed import SentenceEmbedder
 from index.normalize import normalize_text
 from index.store import VectorStore
+from index.vietnamese import expansions
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,8 @@ class Hit:
     chunk: StoredChunk
     document: StoredDocument
     score: float
+    dense: float = 0.0
+    lexical: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON-ready form (the shape ``chidao search --json`` prints)."""
@@ -54,19 +59,19 @@ class DenseRetriever:
         self.embedder = embedder
         self.docstore = docstore
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        """The ``k`` best passages for ``query`` (fewer when the index is small)."""
-        query = normalize_text(query)
-        if not query:
-            return []
+    def dense(self, query: str, k: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the nearest ``k`` vectors."""
         vector = self.embedder.embed_query(query)
-        # Ask for a few more than k: hits whose document is gone from the store are dropped below.
-        found = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=k + 5)
-        chunks = self.docstore.chunks(doc.id for doc, _ in found if doc.id)
+        found = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=k)
+        return [(doc.id, max(0.0, 1.0 - float(distance))) for doc, distance in found if doc.id]
+
+    def hits(self, scored: list[tuple[str, float]], k: int, **components: dict[str, float]) -> list[Hit]:
+        """Join (chunk id, score) pairs with the document store, dropping ids it does not hold."""
+        chunks = self.docstore.chunks(chunk_id for chunk_id, _ in scored)
         documents: dict[str, StoredDocument | None] = {}
-        hits: list[Hit] = []
-        for doc, distance in found:
-            chunk = chunks.get(doc.id or "")
+        out: list[Hit] = []
+        for chunk_id, score in scored:
+            chunk = chunks.get(chunk_id)
             if chunk is None:
                 continue
             if chunk.doc_id not in documents:
@@ -74,7 +79,75 @@ class DenseRetriever:
             document = documents[chunk.doc_id]
             if document is None:
                 continue
-            hits.append(Hit(chunk, document, max(0.0, 1.0 - float(distance))))
-            if len(hits) == k:
+            hit = Hit(chunk, document, score)
+            if components:
+                hit = replace(hit, **{name: values.get(chunk_id, 0.0) for name, values in components.items()})
+            out.append(hit)
+            if len(out) == k:
                 break
-        return hits
+        return out
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        """The ``k`` best passages for ``query`` (fewer when the index is small)."""
+        query = normalize_text(query)
+        if not query:
+            return []
+        # A few more than k: hits whose document is gone from the store are dropped.
+        return self.hits(self.dense(query, k + 5), k)
+
+
+class HybridRetriever(DenseRetriever):
+    """Dense and BM25 results fused by reciprocal rank (RRF).
+
+    Queries typed without tone marks get them back from the corpus' own vocabulary before the
+    dense search; abbreviations are expanded both ways for both searches.
+
+    Args:
+        lexical_dir: where the indexer saved the BM25 index.
+        depth: how many results each search contributes to the fusion.
+        rrf_k: the RRF constant (60 is the usual choice; smaller favours top ranks more).
+    """
+
+    def __init__(self, vectors: VectorStore, embedder: SentenceEmbedder, docstore: DocStore,
+                 lexical_dir: Path, depth: int = 30, rrf_k: int = 60):
+        super().__init__(vectors, embedder, docstore)
+        self.lexical_dir = lexical_dir
+        self.depth = depth
+        self.rrf_k = rrf_k
+        self._lexical = None
+        self._lexical_mtime: float | None = None
+
+    @property
+    def lexical(self):
+        """The BM25 index, reloaded when the indexer (maybe another process) has rebuilt it."""
+        from index.lexical import LexicalIndex
+
+        meta = self.lexical_dir / "lexical.json"
+        mtime = meta.stat().st_mtime if meta.exists() else None
+        if mtime != self._lexical_mtime:
+            self._lexical = LexicalIndex.load(self.lexical_dir)
+            self._lexical_mtime = mtime
+        return self._lexical
+
+    def dense_query(self, query: str) -> str:
+        """The query as the dense model sees it: tone marks restored, abbreviations spelled out."""
+        lexical = self.lexical
+        if lexical is not None:
+            query = lexical.restore_marks(query)
+        extra = expansions(query)
+        return f"{query} ({', '.join(extra)})" if extra else query
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        """The ``k`` best passages by fused rank."""
+        query = normalize_text(query)
+        if not query:
+            return []
+        dense = self.dense(self.dense_query(query), self.depth)
+        lexical = self.lexical.search(query, self.depth) if self.lexical is not None else []
+        fused: dict[str, float] = {}
+        for ranking in (dense, lexical):
+            for rank, (chunk_id, _) in enumerate(ranking):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        best = 2.0 / (self.rrf_k + 1)
+        scored = sorted(((cid, score / best) for cid, score in fused.items()), key=lambda x: -x[1])
+        return self.hits(scored, k, dense=dict(dense), lexical=dict(lexical))

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(
         default=48, ge=0, le=200, description="Overlap carried into the next chunk of a long section."
     )
+    retrieval: Literal["hybrid", "dense"] = Field(
+        default="hybrid", description="hybrid: dense + BM25 fused by reciprocal rank; dense: vectors only."
+    )
     prune: bool = Field(
         default=True,
         description="Delete the index entries of files that disappeared under the indexed paths.",
@@ -102,6 +105,11 @@ class Settings(BaseSettings):
     def chroma_path(self) -> Path:
         """Folder of the embedded (persistent) Chroma database."""
         return self.home / "chroma"
+
+    @property
+    def lexical_path(self) -> Path:
+        """Folder of the BM25 index and tone-mark vocabulary."""
+        return self.home / "lexical"
 
     @property
     def docstore_path(self) -> Path:

@@ -143,6 +143,15 @@ class DocStore:
         """All stored chunk ids."""
         return {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
 
+    def searchable_chunks(self) -> Iterator[tuple[str, str]]:
+        """(chunk id, headings + text) of every chunk, for the lexical index."""
+        rows = self.db.execute(
+            "SELECT c.chunk_id, c.headings, substr(d.text, c.start + 1, c.end - c.start) "
+            "FROM chunks c JOIN documents d USING(doc_id) ORDER BY c.chunk_id"
+        )
+        for chunk_id, headings, text in rows:
+            yield chunk_id, " ".join(json.loads(headings) + [text])
+
     def sources(self) -> dict[str, str]:
         """Every source and the document it holds."""
         return dict(self.db.execute("SELECT source, doc_id FROM sources").fetchall())

@@ -80,7 +80,8 @@ class Indexer:
     """
 
     def __init__(self, docstore: DocStore, vectors: VectorStore, embedder: SentenceEmbedder,
-                 chunker: Chunker, batch_chunks: int = 64):
+                 chunker: Chunker, batch_chunks: int = 64, lexical_dir: Path | None = None):
+        self.lexical_dir = lexical_dir
         self.docstore = docstore
         self.vectors = vectors
         self.embedder = embedder
@@ -181,9 +182,23 @@ class Indexer:
         dropped = self.docstore.drop_unreferenced()
         self.vectors.delete_docs(dropped)
         report.removed = len(set(dropped) - replaced)
+        self.refresh_lexical()
         self.docstore.finish_run(run_id)
         report.seconds = time.perf_counter() - started
         return report
+
+
+    def refresh_lexical(self, force: bool = False) -> bool:
+        """Rebuild the BM25 index when the set of chunks changed; returns whether it was rebuilt."""
+        if self.lexical_dir is None:
+            return False
+        from index.lexical import LexicalIndex, fingerprint
+
+        current = LexicalIndex.load(self.lexical_dir)
+        if not force and current is not None and current.key == fingerprint(self.docstore.chunk_ids()):
+            return False
+        LexicalIndex.build(self.docstore.searchable_chunks()).save(self.lexical_dir)
+        return True
 
 
 class _NoBar:
