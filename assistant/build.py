@@ -61,8 +61,35 @@ class Assistant:
             return DenseRetriever(self.vectors, self.embedder, self.docstore)
         return HybridRetriever(self.vectors, self.embedder, self.docstore, self.settings.lexical_path)
 
+    @cached_property
+    def answerer(self):
+        """The configured answering backend (``CHIDAO_ANSWER_BACKEND``)."""
+        from assistant.answer import ExtractiveAnswerer
+
+        extractive = ExtractiveAnswerer(self.retriever, self.docstore)
+        if self.settings.answer_backend == "extractive":
+            return extractive
+        if self.settings.answer_backend == "llm":
+            from assistant.answer_llm import LLMAnswerer, make_chat_model
+
+            chat, server = make_chat_model(self.settings)
+            return LLMAnswerer(chat, extractive, self.settings.prompts_dir, server=server)
+        raise ValueError(f"unknown answer backend {self.settings.answer_backend!r}; use 'extractive' or 'llm'")
+
+    def ask(self, question: str, history: list[dict] | None = None):
+        """Answer a question in the context of ``history`` (``[{"role", "content"}, ...]``).
+
+        Example:
+            >>> answer = assistant.ask("Ai chủ trì Cơ sở dữ liệu ngành Y tế, hạn khi nào?")  # doctest: +SKIP
+            >>> answer.text, [c.quote for c in answer.citations]  # doctest: +SKIP
+        """
+        return self.answerer.answer(question, history or [])
+
     def close(self) -> None:
-        """Release the document store."""
+        """Release the document store (and a local LLM server, if one was started)."""
+        closer = getattr(self.__dict__.get("answerer"), "close", None)
+        if closer:
+            closer()
         self.docstore.close()
 
 

