@@ -12,8 +12,8 @@ from index.vietnamese import expansions, fold, has_marks, words
 # Cue phrases (folded). A question may ask several things ("Ai chủ trì ..., hạn khi nào?").
 # Cues whose folded form is also another word ("mấy"/"máy") are matched with their marks.
 _MARKED_CUES = {"may": "mấy", "han": "hạn", "ai": "ai"}
-_WHO = ("ai", "co quan nao", "bo nao", "don vi nao", "nganh nao", "chu tri", "phu trach",
-        "chiu trach nhiem", "duoc giao", "giao cho", "dau moi", "ai lo", "noi nao")
+_WHO = ("ai", "co quan nao", "bo nao", "don vi nao", "nganh nao", "dau moi", "noi nao", "to chuc nao",
+        "giao cho ai", "ai lo")
 _WHEN = ("khi nao", "bao gio", "thoi han", "han chot", "han", "thoi gian nao", "luc nao",
          "truoc ngay nao", "den khi nao", "thang nao", "quy nao", "nam nao", "tien do", "moc", "thoi diem nao",
          "truoc khi nao", "xong khi nao")
@@ -204,15 +204,19 @@ def proper_names(text: str) -> list[str]:
     # Agencies and abbreviations are checked their own way: blank them out first.
     for mention in reversed(find_agencies(text)):
         text = text[: mention.start] + " , " + text[mention.end :]
-    tokens = [t for t in re.findall(r"[^\W_]+(?:[&-][^\W_]+)*|[,.;:?!\"“”()]", text) if not expansions(t)]
+    tokens = re.findall(r"[^\W_]+(?:[&-][^\W_]+)*|[,.;:?!\"“”()]", text)
+
+    def capital(token: str) -> bool:
+        return token[0].isupper() and not token.isdigit() and not expansions(token)
+
     names: list[str] = []
     i = 1  # the first word is capitalised because it starts the question
     while i < len(tokens):
-        if not tokens[i][0].isupper() or tokens[i].isdigit():
+        if not capital(tokens[i]):
             i += 1
             continue
         j = i
-        while j < len(tokens) and tokens[j][0].isupper():
+        while j < len(tokens) and capital(tokens[j]):
             j += 1
         run = tokens[i:j]
         if len(run) == 1 and sum(c.isupper() for c in run[0]) < 2:

@@ -23,7 +23,15 @@ log = logging.getLogger(__name__)
 
 
 #: Bumped when tokens or saved statistics change, so older saved indexes are rebuilt.
-LEXICAL_VERSION = "2"
+LEXICAL_VERSION = "3"
+
+
+def _bm25s():
+    import bm25s
+
+    # bm25s sets its logger to DEBUG when imported; let the application's logging config decide.
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
 
 
 def fingerprint(chunk_spans: Iterable[str]) -> str:
@@ -50,7 +58,7 @@ class LexicalIndex:
     @classmethod
     def build(cls, chunks: Iterable[tuple[str, str]], key: str) -> LexicalIndex:
         """Index ``(chunk_id, text)`` pairs; ``key`` is the :func:`fingerprint` of what is indexed."""
-        import bm25s
+        bm25s = _bm25s()
 
         ids: list[str] = []
         corpus: list[list[str]] = []
@@ -90,7 +98,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex | None:
         """The saved index, or None when there is none yet."""
-        import bm25s
+        bm25s = _bm25s()
 
         meta_file = folder / "lexical.json"
         if not meta_file.exists():

@@ -130,17 +130,14 @@ def lexical_tokens(text: str, expand: bool = True) -> list[str]:
     pairs favour passages that hold the question's phrases ("y tế", "dữ liệu") rather than its
     scattered syllables.
     """
-    if expand:
-        extra = expansions(text)
-        if extra:
-            text = text + " " + " ".join(extra)
     tokens: list[str] = []
-    folded_words = []
-    for word in words(text):
-        folded = fold(word)
-        tokens.append(word)
-        if folded != word:
-            tokens.append(folded)
-        folded_words.append(folded)
-    tokens.extend(f"{a}_{b}" for a, b in zip(folded_words, folded_words[1:]))
+    for part in [text] + (expansions(text) if expand else []):  # pairs never cross parts
+        folded_words = []
+        for word in words(part):
+            folded = fold(word)
+            tokens.append(word)
+            if folded != word:
+                tokens.append(folded)
+            folded_words.append(folded)
+        tokens.extend(f"{a}_{b}" for a, b in zip(folded_words, folded_words[1:]))
     return tokens

