@@ -11,7 +11,9 @@ import logging
 import math
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from assistant.citations import Citation, verify
 from assistant.question import Question, analyse
@@ -29,6 +31,14 @@ REFUSAL = "Không tìm thấy thông tin này trong các văn bản đã nạp."
 COLLECTIVE = frozenset({"Các bộ, ngành", "Các địa phương"})
 _PERSON = re.compile(rf"(?<!\w)[{VIET_UPPER}]\w+(?:\s+[{VIET_UPPER}]\w+){{2,3}}")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*\s*(?:%|nghìn|triệu|tỷ|tỉ|lượt|hồ sơ|văn bằng|sáng kiến)?")
+
+
+class Answerer(Protocol):
+    """What every answering backend offers (``extractive``, ``llm``)."""
+
+    def answer(self, question: str, history: list[dict] | None = None) -> Answer: ...
+
+    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]: ...
 
 
 @dataclass
@@ -127,6 +137,8 @@ class ExtractiveAnswerer:
         k: passages retrieved per question (more for list questions).
         min_coverage: share of the question's weighted content words the chosen evidence must hold.
     """
+
+    streams = False  # the whole answer is ready at once
 
     def __init__(self, retriever, docstore: DocStore, k: int = 8, min_coverage: float = 0.6):
         self.retriever = retriever
@@ -237,7 +249,7 @@ class ExtractiveAnswerer:
         return True
 
     # -- answer ----------------------------------------------------------------------------
-    def stream(self, question: str, history: list[dict] | None = None):
+    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
         """Same interface as the LLM backend: the text, then the :class:`Answer`."""
         answer = self.answer(question, history)
         yield answer.text
@@ -251,7 +263,7 @@ class ExtractiveAnswerer:
         units = self.evidence(q, hits)
         answering = [u for u in units if self._answers(u, q)]
         if not answering:
-            result = self._refuse(q, hits)
+            result = self.refuse(q, hits)
         elif q.asks_list:
             result = self._list(q, answering)
         else:
@@ -263,7 +275,8 @@ class ExtractiveAnswerer:
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         return result
 
-    def _refuse(self, q: Question, hits: list[Hit]) -> Answer:
+    def refuse(self, q: Question, hits: list[Hit]) -> Answer:
+        """The honest answer: not found, with the closest passages to look at."""
         closest = [
             {"title": h.document.title, "source": h.document.source, "doc_id": h.document.doc_id,
              "start": h.chunk.start, "end": h.chunk.end, "text": h.chunk.text[:300]}
@@ -307,11 +320,11 @@ class ExtractiveAnswerer:
         units = self._supporting(q, answering)
         citations, number = self._cite(units)
         if not citations:
-            return self._refuse(q, [u.hit for u in answering])
+            return self.refuse(q, [u.hit for u in answering])
         refs = "".join(f"[{number[i]}]" for i in range(len(units)) if i in number)
         lines: list[str] = []
         lead = self._lead(q, units[0])
-        conflicts = self._conflicts(units, number)
+        conflicts = self.conflicts(units, number)
         if lead and not conflicts:
             lines.append(f"{lead} {refs}.")
         elif lead:
@@ -334,7 +347,8 @@ class ExtractiveAnswerer:
             parts.append(f"thời hạn: {deadline_value(unit.deadlines[0])}")
         return "; ".join(parts) if parts else None
 
-    def _conflicts(self, units: list[Evidence], number: dict[int, int]) -> list[dict]:
+    def conflicts(self, units: list[Evidence], number: dict[int, int]) -> list[dict]:
+        """Different deadlines or leads for the same thing, each with its citation number."""
         out = []
         for label, values_of in (("thời hạn", lambda u: u.deadlines), ("đơn vị chủ trì", lambda u: [
                 m for m in u.agencies if m.canonical not in ASSIGNERS])):
@@ -361,7 +375,7 @@ class ExtractiveAnswerer:
         items.sort(key=lambda u: -u.score)
         citations, number = self._cite(items)
         if not citations:
-            return self._refuse(q, [u.hit for u in answering])
+            return self.refuse(q, [u.hit for u in answering])
         subject = self._required(q)[0] if self._required(q) else "Các văn bản"
         lines = [f"{subject} — {len(citations)} nội dung tìm thấy:"]
         lines += [f"- «{u.text.strip()}» [{number[i]}]" for i, u in enumerate(items) if i in number]

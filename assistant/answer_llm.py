@@ -92,6 +92,7 @@ class LLMAnswerer:
     """
 
     backend = "llm"
+    streams = True  # words are printed as they arrive
 
     def __init__(self, chat, extractive: ExtractiveAnswerer, prompts_dir: Path, passages: int = 8, server=None):
         self.server = server
@@ -150,7 +151,7 @@ class LLMAnswerer:
     def _checked(self, q, hits, units: list[Evidence], text: str, question: str, history) -> Answer:
         retrieved = [h.document.doc_id for h in hits]
         if fold(REFUSAL) in fold(text) and not markers(text):
-            refusal = self.extractive._refuse(q, hits)
+            refusal = self.extractive.refuse(q, hits)
             refusal.backend, refusal.retrieved = self.backend, retrieved
             return refusal
         problem = check_answer(text, units)
@@ -168,7 +169,7 @@ class LLMAnswerer:
             if len(renumber) == len(markers(text)):
                 shown = re.sub(r"\[(\d+)\]", lambda m: f"[{renumber[int(m.group(1))]}]", text)
                 answer = Answer(q.text, shown, refused=False, citations=citations, backend=self.backend)
-                answer.conflicts = self.extractive._conflicts(
+                answer.conflicts = self.extractive.conflicts(
                     [units[n - 1] for n in renumber], {i: c.n for i, c in enumerate(citations)})
                 answer.retrieved = retrieved
                 return answer

@@ -87,8 +87,8 @@ def _cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _format_answer(answer) -> str:
-    lines = [answer.text, ""]
+def _format_answer(answer, with_text: bool = True) -> str:
+    lines = [answer.text, ""] if with_text else [""]
     if answer.note:
         lines += [f"({answer.note})", ""]
     for c in answer.citations:
@@ -99,6 +99,26 @@ def _format_answer(answer) -> str:
     return "\n".join(lines)
 
 
+def _stream_answer(assistant, question: str) -> int:
+    """Print a model's words as they come, then the sources of the checked answer; when the words
+    failed the check, say so and print the answer that replaces them."""
+    live = getattr(assistant.answerer, "streams", False)
+    shown = False
+    for item in assistant.answerer.stream(question, []):
+        if isinstance(item, str):
+            if live:
+                sys.stdout.write(item)
+                sys.stdout.flush()
+                shown = True
+            continue
+        if shown:
+            print()
+            if item.backend != "llm":
+                print("--- (không dùng câu trả lời trên)")
+        print(_format_answer(item, with_text=not (shown and item.backend == "llm")))
+    return EXIT_OK
+
+
 def _cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.build import build
 
@@ -106,10 +126,11 @@ def _cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"answer_backend": args.backend})
     assistant = build(settings)
     try:
-        if args.question:
-            answer = assistant.ask(args.question)
-            print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) if args.json else _format_answer(answer))
+        if args.question and args.json:
+            print(json.dumps(assistant.ask(args.question).to_dict(), ensure_ascii=False, indent=2))
             return EXIT_OK
+        if args.question:
+            return _stream_answer(assistant, args.question)
         # Batch mode: one question per line on stdin (or a JSON object with "q"/"question" and "history").
         for line in sys.stdin:
             line = line.strip()
