@@ -20,15 +20,13 @@ from assistant.question import Question, analyse
 from assistant.retrieve import Hit
 from index.chunk import sentence_spans
 from index.docstore import DocStore
-from index.facts import ASSIGNERS, Mention, deadline_value, find_agencies, find_deadlines
+from index.facts import ASSIGNERS, COLLECTIVE, Mention, deadline_value, find_agencies, find_deadlines
 from index.normalize import VIET_UPPER
 from index.vietnamese import expansions, fold, words
 
 log = logging.getLogger(__name__)
 
 REFUSAL = "Không tìm thấy thông tin này trong các văn bản đã nạp."
-#: Collective addressees: naming them does not single out a body the evidence must name.
-COLLECTIVE = frozenset({"Các bộ, ngành", "Các địa phương"})
 _PERSON = re.compile(rf"(?<!\w)[{VIET_UPPER}]\w+(?:\s+[{VIET_UPPER}]\w+){{2,3}}")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*\s*(?:%|nghìn|triệu|tỷ|tỉ|lượt|hồ sơ|văn bằng|sáng kiến)?")
 
@@ -261,6 +259,14 @@ class ExtractiveAnswerer:
         q = analyse(question, history)
         hits = self.retriever.search(q.query, k=self.k * 2 if q.asks_list else self.k)
         units = self.evidence(q, hits)
+        if q.asks_list:
+            from assistant.task_answers import answer_from_tasks
+
+            listed = answer_from_tasks(q, self.docstore)
+            if listed is not None:
+                listed.retrieved = [h.document.doc_id for h in hits]
+                listed.elapsed_ms = (time.perf_counter() - started) * 1000
+                return listed
         answering = [u for u in units if self._answers(u, q)]
         if not answering:
             result = self.refuse(q, hits)

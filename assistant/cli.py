@@ -218,6 +218,30 @@ def _source_names(docstore):
     return names
 
 
+def _cmd_tasks(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant import tasktable
+    from index.docstore import DocStore
+
+    docstore = DocStore(settings.docstore_path)  # the table needs no model: open the store alone
+    try:
+        table = tasktable.rows(tasktable.select(docstore, args.agency, args.due_before, args.due_after, args.doc),
+                               docstore)
+    finally:
+        docstore.close()
+    if args.format == "xlsx":
+        out = Path(args.output or "nhiem-vu.xlsx")
+        tasktable.to_xlsx(table, out)
+        print(f"{len(table)} nhiệm vụ -> {out}")
+        return EXIT_OK
+    text = {"table": tasktable.to_text, "csv": tasktable.to_csv, "json": tasktable.to_json}[args.format](table)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8-sig" if args.format == "csv" else "utf-8")
+        print(f"{len(table)} nhiệm vụ -> {args.output}")
+    else:
+        print(text)
+    return EXIT_OK
+
+
 def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.build import build
 
@@ -289,6 +313,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="eval-report", help="folder for eval.json, report.md and charts")
     p.add_argument("--backend", choices=["extractive", "llm"], help="override CHIDAO_ANSWER_BACKEND")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("tasks", help="the task table: who must do what, by when, from which document")
+    p.add_argument("--agency", help="lead or collaborator, any alias (Bộ KH-CN = Bộ Khoa học và Công nghệ)")
+    p.add_argument("--due-before", help="deadline ends on or before (YYYY-MM-DD or dd/mm/yyyy)")
+    p.add_argument("--due-after", help="deadline ends on or after")
+    p.add_argument("--doc", help="a document id, or part of its file name or title")
+    p.add_argument("--format", choices=["table", "csv", "json", "xlsx"], default="table")
+    p.add_argument("-o", "--output", help="write to this file (xlsx default: nhiem-vu.xlsx)")
+    p.set_defaults(func=_cmd_tasks)
 
     p = sub.add_parser("stats", help="what is indexed, and where")
     p.add_argument("--json", action="store_true")

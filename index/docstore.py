@@ -18,6 +18,7 @@ from pathlib import Path
 
 from index.chunk import Chunk
 from index.load import Document
+from index.tasks import Task
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -48,6 +49,26 @@ CREATE TABLE IF NOT EXISTS chunks (
     tokens INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ordinal);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    lead TEXT NOT NULL,
+    collaborators TEXT NOT NULL,
+    task TEXT NOT NULL,
+    deadline_text TEXT,
+    due_start TEXT,
+    due_end TEXT,
+    sentence TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    urgent INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tasks_lead ON tasks(lead);
+CREATE INDEX IF NOT EXISTS tasks_due ON tasks(due_end);
+CREATE TABLE IF NOT EXISTS task_docs (
+    doc_id TEXT PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,
+    version TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at REAL NOT NULL,
@@ -203,6 +224,7 @@ class DocStore:
             "documents": one("SELECT COUNT(*) FROM documents"),
             "chunks": one("SELECT COUNT(*) FROM chunks"),
             "sources": one("SELECT COUNT(*) FROM sources"),
+            "tasks": one("SELECT COUNT(*) FROM tasks"),
         }
 
     # -- writes -------------------------------------------------------------------------------
@@ -226,6 +248,47 @@ class DocStore:
                 self.db.executemany(
                     "INSERT OR REPLACE INTO sources VALUES (?, ?)", [(s, doc.doc_id) for s in sources]
                 )
+
+    # -- tasks ---------------------------------------------------------------------------------
+    def docs_without_tasks(self, version: str) -> list[str]:
+        """Documents whose tasks were never extracted, or by another extractor version."""
+        return [r[0] for r in self.db.execute(
+            "SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM task_docs WHERE version = ?)",
+            (version,))]
+
+    def put_tasks(self, doc_id: str, tasks: list[Task], version: str) -> None:
+        """Replace a document's tasks."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM tasks WHERE doc_id = ?", (doc_id,))
+            self.db.executemany(
+                "INSERT INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(t.task_id, t.doc_id, t.lead, json.dumps(list(t.collaborators), ensure_ascii=False), t.task,
+                  t.deadline_text, t.due_start, t.due_end, t.sentence, t.start, t.end, int(t.urgent))
+                 for t in tasks],
+            )
+            self.db.execute("INSERT OR REPLACE INTO task_docs VALUES (?, ?)", (doc_id, version))
+
+    def tasks(self, agency: str | None = None, due_before: str | None = None, due_after: str | None = None,
+              doc_id: str | None = None) -> list[Task]:
+        """Stored tasks, filtered: ``agency`` matches the lead or a collaborator (canonical name);
+        ``due_before``/``due_after`` compare ISO dates with the deadline range."""
+        sql, args = "SELECT * FROM tasks WHERE 1=1", []
+        if agency:
+            sql += " AND (lead = ? OR collaborators LIKE ?)"
+            args += [agency, f'%"{agency}"%']
+        if due_before:
+            sql += " AND due_end IS NOT NULL AND due_end <= ?"
+            args.append(due_before)
+        if due_after:
+            sql += " AND due_end IS NOT NULL AND due_end >= ?"
+            args.append(due_after)
+        if doc_id:
+            sql += " AND doc_id = ?"
+            args.append(doc_id)
+        sql += " ORDER BY COALESCE(due_end, '9999'), doc_id, start"
+        return [Task(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6], r[7], r[8], r[9], r[10], bool(r[11]))
+                for r in self.db.execute(sql, args)]
 
     def link_source(self, source: str, doc_id: str) -> None:
         """Point a source at an already stored document (a moved or duplicated file)."""

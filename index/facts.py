@@ -19,6 +19,8 @@ AGENCIES_FILE = Path(__file__).with_name("data") / "agencies.tsv"
 
 #: Who assigns rather than who is assigned, in directive language.
 ASSIGNERS = frozenset({"Thủ tướng Chính phủ", "Chính phủ", "Ban Chỉ đạo"})
+#: Collective addressees: naming them does not single out one body.
+COLLECTIVE = frozenset({"Các bộ, ngành", "Các địa phương"})
 
 
 @dataclass(frozen=True)

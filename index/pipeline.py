@@ -38,6 +38,7 @@ class IndexReport:
     chunks: int = 0
     files: int = 0
     repaired: int = 0
+    tasks: int = 0  # documents whose task rows were (re)extracted
     seconds: float = 0.0
     failed: list[LoadFailure] = field(default_factory=list)
 
@@ -182,11 +183,23 @@ class Indexer:
         dropped = self.docstore.drop_unreferenced()
         self.vectors.delete_docs(dropped)
         report.removed = len(set(dropped) - replaced)
+        report.tasks = self.refresh_tasks()
         self.refresh_lexical()
         self.docstore.finish_run(run_id)
         report.seconds = time.perf_counter() - started
         return report
 
+
+    def refresh_tasks(self) -> int:
+        """Extract the task table of documents that lack it (new ones, or an older extractor's)."""
+        from index.tasks import EXTRACTOR_VERSION, extract_tasks
+
+        todo = self.docstore.docs_without_tasks(EXTRACTOR_VERSION)
+        for doc_id in todo:
+            doc = self.docstore.document(doc_id)
+            if doc is not None:
+                self.docstore.put_tasks(doc_id, extract_tasks(doc_id, doc.text, doc.date), EXTRACTOR_VERSION)
+        return len(todo)
 
     def refresh_lexical(self, force: bool = False) -> bool:
         """Rebuild the BM25 index when the set of chunks changed; returns whether it was rebuilt."""

@@ -1,0 +1,97 @@
+"""List and aggregate questions answered from the task table, each item cited to its sentence.
+
+"Bộ Công an được giao những nhiệm vụ gì?", "Những nhiệm vụ nào phải xong trong quý 3/2026?",
+"Bộ Nội vụ chủ trì những cơ sở dữ liệu nào?": the table already holds every assignment with its
+lead, deadline and sentence, so these are filters, not searches.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.answer import Answer
+from assistant.citations import Citation, verify
+from assistant.question import Question, is_stop
+from index.docstore import DocStore
+from index.facts import ASSIGNERS, COLLECTIVE, find_agencies, find_deadlines
+from index.tasks import Task, flag_conflicts, normalize_deadline
+from index.vietnamese import fold, has_marks, words
+
+#: Words of list questions that name the kind of thing, not the topic.
+_GENERIC = frozenset(fold(w) for w in "nhiệm vụ việc công việc gì nào những các được giao chủ trì phải xong".split())
+_PERIOD = re.compile(r"(?:quý\s+(?:IV|I{1,3}|[1-4])|tháng\s+\d{1,2})(?:\s*[/.]\s*|\s+năm\s+)\d{4}|năm\s+\d{4}", re.I)
+
+
+def _period(text: str) -> tuple[str | None, str | None]:
+    mentions = find_deadlines(text)
+    if mentions:
+        return normalize_deadline(mentions[0].value, None)
+    m = _PERIOD.search(text)
+    return normalize_deadline(m.group(0), None) if m else (None, None)
+
+
+def _topic(q: Question, text: str) -> list[str]:
+    """Folded words that the task sentence must hold (the question minus agencies, dates, cue words)."""
+    for mention in reversed(find_agencies(text)):
+        text = text[: mention.start] + " " + text[mention.end :]
+    text = _PERIOD.sub(" ", text)
+    marked = has_marks(text)
+    return [fold(w) for w in words(text)
+            if not is_stop(w, marked) and fold(w) not in _GENERIC and not w.isdigit()]
+
+
+def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
+    """A cited list from the task table, or None when the question is not a filter on it."""
+    agencies = [a for a in q.agencies if a not in ASSIGNERS and a not in COLLECTIVE]
+    start, end = _period(q.query)
+    if not agencies and not end:
+        return None
+    lead_only = "chu tri" in fold(q.query)
+    rows = docstore.tasks(agency=agencies[0] if agencies else None)
+    if lead_only and agencies:
+        rows = [t for t in rows if t.lead == agencies[0]]
+    if end:
+        rows = [t for t in rows if t.due_end and t.due_end <= end and (t.due_start or t.due_end) >= (start or "")]
+    topic = _topic(q, q.query)
+    rows = [t for t in rows if all(w in fold(t.sentence + " " + t.task) for w in topic)]
+    if not rows:
+        return None
+    # Conflicts are judged against every version of these assignments, also those filtered out.
+    versions = flag_conflicts(docstore.tasks(agency=None) if len(rows) < 200 else rows)
+    by_id = {t.task_id: t for t in versions}
+    citations: list[Citation] = []
+    lines = []
+    conflicts = []
+    for task in rows:
+        doc = docstore.document(task.doc_id)
+        if doc is None:
+            continue
+        citation = Citation(len(citations) + 1, doc.doc_id, doc.title, doc.source, doc.date, task.sentence,
+                            task.start, task.end, 1.0)
+        if not verify(citation, docstore):
+            continue
+        citations.append(citation)
+        due = task.deadline_text or "không nêu thời hạn"
+        partners = f" (phối hợp: {', '.join(task.collaborators)})" if task.collaborators else ""
+        line = f"- {task.lead}{partners} — {due}: «{task.sentence.strip()}» [{citation.n}]"
+        others = [by_id[c] for c in by_id[task.task_id].conflicts] if task.task_id in by_id else []
+        if others:
+            line += " ⚠ nguồn khác ghi: " + "; ".join(f"{o.lead}, {o.deadline_text or 'không hạn'}" for o in others)
+            conflicts.append({"field": "deadline", "label": "thời hạn", "task": task.task,
+                              "values": [{"value": task.deadline_text, "citation": citation.n}]
+                              + [{"value": o.deadline_text, "task_id": o.task_id} for o in others]})
+        lines.append(line)
+    if not citations:
+        return None
+    subject = agencies[0] if agencies else "Các nhiệm vụ"
+    header = f"{subject}: {len(citations)} nhiệm vụ trong các văn bản đã nạp"
+    return Answer(q.text, "\n".join([header + ":"] + lines), refused=False, citations=citations,
+                  conflicts=conflicts)
+
+
+def has_period(text: str) -> bool:
+    """Does the text name a period (quý 3/2026, tháng 6/2026, năm 2026)?"""
+    return bool(_PERIOD.search(text)) or bool(find_deadlines(text))
+
+
+__all__ = ["answer_from_tasks", "has_period", "Task"]

@@ -1,0 +1,254 @@
+"""The task table: every assignment in every directive (who leads, with whom, what, by when).
+
+Extraction works offline on the regular forms of Vietnamese directive language:
+
+* "Cơ sở dữ liệu ngành Y tế do Bộ Y tế chủ trì, hoàn thành trong quý 3/2026"
+* "Bộ Khoa học và Công nghệ chủ trì, phối hợp với Bộ Công an, Bộ Nội vụ hướng dẫn ..., hoàn thành trong ..."
+* "Thủ tướng giao / chỉ đạo Bộ Công an trình ... trong tháng 3/2026"
+* "Bộ Công an ... trong quý 1/2026; cơ chế ... trong quý 2/2026": list items keep their sentence's agency.
+
+Every field comes from the sentence it cites (with its offsets), and deadlines are normalised to an
+ISO date range: quý 3/2026 -> 2026-07-01..2026-09-30; tháng 6.2026 -> 2026-06-01..2026-06-30; a
+day or month without a year takes the document's year.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+from index.chunk import sentence_spans
+from index.facts import ASSIGNERS, COLLECTIVE, Mention, find_agencies, find_deadlines, is_urgent
+from index.vietnamese import canonical_dates, fold, words
+
+EXTRACTOR_VERSION = "2"
+
+_ACTION = re.compile(
+    r"\b(chủ trì|phối hợp|trình|triển khai|hoàn thành|xây dựng|nghiên cứu|khẩn trương|chỉ đạo|đưa|bảo đảm|"
+    r"đảm bảo|thực hiện|ban hành|tổ chức|rà soát|hướng dẫn|đẩy mạnh|tập trung|hoàn thiện|chịu trách nhiệm|"
+    r"phụ trách|tham mưu|đề xuất|báo cáo|theo dõi|đôn đốc|kiểm tra|sửa đổi|bổ sung|cung cấp|vận hành)\b",
+    re.I,
+)
+_REPORTED = re.compile(r"\b(đã|đang|vừa)\b", re.I)
+_DO_LEAD = re.compile(r"\bdo\s*$", re.I)
+_GIVE = re.compile(r"\b(?:giao|chỉ đạo|đề nghị|yêu cầu)\s+(?:cho\s+)?$", re.I)
+_WITH = re.compile(r"\bphối hợp(?:\s+chặt chẽ)?\s+với\b", re.I)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One assignment, quoted: ``document.text[start:end] == sentence``."""
+
+    task_id: str
+    doc_id: str
+    lead: str
+    collaborators: tuple[str, ...]
+    task: str
+    deadline_text: str | None
+    due_start: str | None
+    due_end: str | None
+    sentence: str
+    start: int
+    end: int
+    urgent: bool = False
+    conflicts: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        """JSON form."""
+        data = asdict(self)
+        data["collaborators"] = list(self.collaborators)
+        data["conflicts"] = list(self.conflicts)
+        return data
+
+
+# ------------------------------------------------------------------------------ deadlines
+
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def normalize_deadline(text: str, year: int | None) -> tuple[str | None, str | None]:
+    """ISO (start, end) of a deadline as written; a missing year is ``year`` (the document's).
+
+    Example:
+        >>> normalize_deadline("trong quý III/2026", None)
+        ('2026-07-01', '2026-09-30')
+        >>> normalize_deadline("trước ngày 10/2", 2026)
+        (None, '2026-02-10')
+    """
+    canonical = canonical_dates(text.lower())
+    before = bool(re.search(r"\b(trước|chậm nhất|đến hết|đến)\b", canonical))
+    try:
+        m = re.search(r"quý\s+([1-4])(?:\s*/\s*|\s+năm\s+)?(\d{4})?", canonical)
+        if m and (m.group(2) or year):
+            y, q = int(m.group(2) or year), int(m.group(1))
+            start, end = date(y, 3 * q - 2, 1), _month_end(y, 3 * q)
+            return (None if before else start.isoformat()), end.isoformat()
+        m = re.search(r"ngày\s+(\d{1,2})\s+tháng\s+(\d{1,2})(?:\s+năm\s+(\d{4}))?", canonical) or re.search(
+            r"(?:ngày\s+)?\b(\d{1,2})/(\d{1,2})(?:/(\d{4}))?\b(?!\s*/)", canonical)
+        if m and not re.search(r"tháng\s+\d{1,2}/\d{4}", canonical) and (m.group(3) or year):
+            day = date(int(m.group(3) or year), int(m.group(2)), int(m.group(1))).isoformat()
+            return (None if before else day), day
+        m = re.search(r"tháng\s+(\d{1,2})(?:\s*/\s*|\s+năm\s+)?(\d{4})?", canonical)
+        if m and (m.group(2) or year):
+            y, month = int(m.group(2) or year), int(m.group(1))
+            return (None if before else date(y, month, 1).isoformat()), _month_end(y, month).isoformat()
+        m = re.search(r"(?:năm|giai đoạn)\s+(\d{4})(?:\s*-\s*(\d{4}))?", canonical)
+        if m:
+            first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+            return (None if before else date(first, 1, 1).isoformat()), date(last, 12, 31).isoformat()
+    except ValueError:  # "31/2": not a date
+        return None, None
+    return None, None
+
+
+def document_year(text: str, date_iso: str | None) -> int | None:
+    """The year a deadline without one belongs to: the document's date, else its most cited year."""
+    if date_iso:
+        return int(date_iso[:4])
+    years = Counter(int(y) for y in re.findall(r"\b(20\d\d)\b", text))
+    return years.most_common(1)[0][0] if years else None
+
+
+# ------------------------------------------------------------------------------ roles
+
+def _bodies(mentions: list[Mention]) -> list[Mention]:
+    return [m for m in mentions if m.canonical not in ASSIGNERS and m.canonical not in COLLECTIVE]
+
+
+def _roles(unit: str, offset: int, inherited: list[Mention]) -> tuple[Mention | None, list[Mention]]:
+    """(lead, collaborators) of one sentence or list item."""
+    mentions = _bodies(find_agencies(unit))
+    if not mentions:
+        return (inherited[0] if inherited else None), []
+    lead = None
+    for m in mentions:
+        before = unit[: m.start]
+        after = unit[m.end : m.end + 12].lower()
+        if _DO_LEAD.search(before) and "chủ trì" in unit[m.end : m.end + 40].lower():
+            lead = m
+            break
+        if after.lstrip(" ,").startswith("chủ trì"):
+            lead = m
+            break
+        # "Thủ tướng giao Bộ X ...", but not "Bộ Y chỉ đạo Tập đoàn Z": then Bộ Y leads.
+        if _GIVE.search(before) and not _bodies(find_agencies(before)):
+            lead = m
+            break
+    with_at = _WITH.search(unit)
+    if lead is None:
+        # "Bộ A phối hợp với Bộ B": the body before "phối hợp với" leads.
+        candidates = [m for m in mentions if not with_at or m.start < with_at.start()] or mentions
+        lead = candidates[0] if not inherited or candidates[0].start < 40 else inherited[0]
+    collaborators = [m for m in mentions if m is not lead and m.canonical != lead.canonical]
+    if inherited and lead is inherited[0]:
+        collaborators = [m for m in collaborators if m.canonical != lead.canonical]
+    return lead, collaborators
+
+
+def _task_phrase(unit: str, lead: Mention | None, collaborators: list[Mention], deadline: Mention | None) -> str:
+    """A short phrase for the task, taken from the text: what is assigned, without who and when."""
+    cut = deadline.start if deadline is not None else len(unit)
+    m = re.search(r",?\s*(?:cần\s+)?hoàn thành\s*$", unit[:cut])
+    if m:
+        cut = m.start()
+    if lead is None:
+        phrase = unit[:cut]
+    elif _DO_LEAD.search(unit[: lead.start]):  # "<task> do <lead> chủ trì"
+        phrase = unit[: _DO_LEAD.search(unit[: lead.start]).start()]
+    else:
+        begin = lead.end
+        for partner in sorted(collaborators, key=lambda p: p.start):
+            # "Bộ A, Bộ B và Bộ C khẩn trương ...": bodies listed with the lead share the task.
+            if partner.start >= begin and re.fullmatch(r"[\s,]*(?:và\s+)?", unit[begin : partner.start]):
+                begin = partner.end
+        with_at = _WITH.search(unit, lead.end)
+        if with_at and with_at.start() - lead.end < 20:
+            # "<lead> chủ trì, phối hợp với <A>, <B> <task>": the task starts after the last partner.
+            begin = with_at.end()
+            for partner in sorted(collaborators, key=lambda p: p.start):
+                if partner.start >= begin and partner.start - begin < 12:
+                    begin = partner.end
+        phrase = unit[begin:cut]
+    phrase = re.sub(r"^[\s,;:]*(?:chủ trì[\s,]*)?", "", phrase)
+    phrase = re.sub(r"^(?:(?:Trong đó|Cạnh đó|Bên cạnh đó|Đồng thời|Ngoài ra),\s*)?(?:Thủ tướng(?: Chính phủ)?\s+)?"
+                    r"(?:giao\s+)?(?:việc\s+)?", "", phrase.strip())
+    phrase = phrase.strip(" ,;.:")
+    return (phrase[:157] + "…") if len(phrase) > 160 else phrase
+
+
+# ------------------------------------------------------------------------------ extraction
+
+def extract_tasks(doc_id: str, text: str, date_iso: str | None = None) -> list[Task]:
+    """Every assignment in a document, in reading order.
+
+    Example:
+        >>> [t.lead for t in extract_tasks("d", "Cơ sở dữ liệu ngành Y tế do Bộ Y tế chủ trì, hoàn thành trong quý 3/2026.")]
+        ['Bộ Y tế']
+    """
+    year = document_year(text, date_iso)
+    tasks: list[Task] = []
+    assigning: set[int] = set()  # sentences whose first item is an assignment
+    for start, end, sentence_start in sentence_spans(text, 0, len(text), clauses=True):
+        unit = text[start:end]
+        inherited: list[Mention] = []
+        if sentence_start < start and sentence_start in assigning:
+            # A list item continues its sentence's assignment ("Bộ X làm A; làm B").
+            inherited = _bodies(find_agencies(text[sentence_start:start]))[:1]
+        deadlines = find_deadlines(unit)
+        lead, collaborators = _roles(unit, start, inherited)
+        if lead is None:
+            continue
+        if not (_ACTION.search(unit) or deadlines):
+            continue
+        own = lead in find_agencies(unit) or lead.value in unit
+        if own and not deadlines and _REPORTED.search(unit[lead.end : lead.end + 25] if lead.end <= len(unit) else ""):
+            continue  # "Bộ X đã ...": a report of what was done, not an assignment
+        deadline = deadlines[0] if deadlines else None
+        due_start, due_end = normalize_deadline(deadline.value, year) if deadline else (None, None)
+        if sentence_start == start or sentence_start in assigning:
+            assigning.add(sentence_start)
+        tasks.append(Task(
+            task_id=f"{doc_id}-t{len(tasks):03d}", doc_id=doc_id, lead=lead.canonical,
+            collaborators=tuple(dict.fromkeys(m.canonical for m in collaborators)),
+            task=_task_phrase(unit, lead if own else None, collaborators, deadline),
+            deadline_text=deadline.value if deadline else ("khẩn trương" if is_urgent(unit) else None),
+            due_start=due_start, due_end=due_end, sentence=unit, start=start, end=end,
+            urgent=is_urgent(unit),
+        ))
+    return tasks
+
+
+def _topic(task: Task) -> set[str]:
+    return {fold(w) for w in words(task.task) if len(w) > 1}
+
+
+def same_assignment(a: Task, b: Task) -> bool:
+    """Two rows describing one assignment (in two documents): similar task phrases."""
+    ta, tb = _topic(a), _topic(b)
+    return bool(ta and tb) and len(ta & tb) / len(ta | tb) >= 0.7
+
+
+def _overlap(a: Task, b: Task) -> bool:
+    if not a.due_end or not b.due_end:
+        return True  # one has no date: nothing to contradict
+    a0, b0 = a.due_start or a.due_end, b.due_start or b.due_end
+    return a0 <= b.due_end and b0 <= a.due_end
+
+
+def flag_conflicts(tasks: list[Task]) -> list[Task]:
+    """Mark rows whose assignment another document states with another lead or an incompatible
+    (non-overlapping) deadline; each flagged row lists the ids it conflicts with."""
+    found: dict[str, list[str]] = {t.task_id: [] for t in tasks}
+    for i, a in enumerate(tasks):
+        for b in tasks[i + 1 :]:
+            if a.doc_id == b.doc_id or not same_assignment(a, b):
+                continue
+            if a.lead != b.lead or not _overlap(a, b):
+                found[a.task_id].append(b.task_id)
+                found[b.task_id].append(a.task_id)
+    return [Task(**{**asdict(t), "collaborators": t.collaborators, "conflicts": tuple(found[t.task_id])})
+            for t in tasks]
