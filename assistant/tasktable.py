@@ -56,8 +56,8 @@ def select(docstore: DocStore, agency: str | None = None, due_before: str | None
 
 
 def rows(tasks: list[Task], docstore: DocStore) -> list[dict]:
-    """Flat rows with each task's document and its conflicting values."""
-    by_id = {t.task_id: t for t in tasks}
+    """Flat rows with each task's document and its conflicting values (from any document)."""
+    by_id = {t.task_id: t for t in docstore.tasks()} if any(t.conflicts for t in tasks) else {}
     docs = {}
     out = []
     for t in tasks:

@@ -186,8 +186,9 @@ def extract_tasks(doc_id: str, text: str, date_iso: str | None = None) -> list[T
     """Every assignment in a document, in reading order.
 
     Example:
-        >>> [t.lead for t in extract_tasks("d", "Cơ sở dữ liệu ngành Y tế do Bộ Y tế chủ trì, hoàn thành trong quý 3/2026.")]
-        ['Bộ Y tế']
+        >>> text = "Cơ sở dữ liệu ngành Y tế do Bộ Y tế chủ trì, hoàn thành trong quý 3/2026."
+        >>> [(t.lead, t.due_end) for t in extract_tasks("d", text)]
+        [('Bộ Y tế', '2026-09-30')]
     """
     year = document_year(text, date_iso)
     tasks: list[Task] = []

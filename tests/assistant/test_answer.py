@@ -91,3 +91,17 @@ def test_citation_helpers(indexed):
     assert verify(good, indexed.docstore)
     assert not verify(Citation(1, doc.doc_id, doc.title, doc.source, doc.date, "bịa đặt", 10, 17, 1.0),
                       indexed.docstore)
+
+
+def test_list_questions_come_from_the_task_table(indexed):
+    answer = indexed.ask("Bộ Nội vụ chủ trì những cơ sở dữ liệu nào?")
+    assert not answer.refused and answer.text.startswith("Bộ Nội vụ:")
+    items = [line for line in answer.text.splitlines() if line.startswith("- ")]
+    assert items and all(line.startswith("- Bộ Nội vụ") for line in items)
+    assert any("an sinh xã hội" in line for line in items) and any("cán bộ, công chức" in line for line in items)
+    assert all(verify(c, indexed.docstore) for c in answer.citations)
+
+    period = indexed.ask("Những nhiệm vụ nào phải xong trong quý 3/2026?")
+    assert "Bộ Y tế" in period.text and "Thanh tra Chính phủ" in period.text
+    assert "quý 1/2026" not in period.text
+    assert period.conflicts and "tháng 6.2026" in period.text  # the other source's deadline is shown

@@ -77,3 +77,37 @@ def test_ask_single_json_and_batch(tmp_path, models_dir, sample_dir):
     assert out[0]["refused"] is True
     assert "Bộ Y tế" in out[1]["answer"] and not out[1]["refused"]
     assert out[2]["error"] == "invalid JSON line"
+
+
+def test_tasks_table_filters_and_exports(tmp_path, models_dir, sample_dir):
+    assert chidao(tmp_path, models_dir, "index", "-q", str(sample_dir)).returncode == 0
+    table = chidao(tmp_path, models_dir, "tasks", "--agency", "Bộ Công an")
+    assert table.returncode == 0, table.stderr
+    assert "Chương trình tổng thể triển khai Đề án 06" in table.stdout and "trong tháng 3" in table.stdout
+    assert "ket-luan-phien-hop" in table.stdout  # every row names its source
+
+    rows = json.loads(chidao(tmp_path, models_dir, "tasks", "--agency", "Bộ KH-CN", "--format", "json").stdout)
+    assert rows and all("Bộ Khoa học và Công nghệ" in (r["lead"] + r["collaborators"]) for r in rows)
+    for row in rows:
+        assert row["sentence"] and row["source"]
+
+    q3 = json.loads(chidao(tmp_path, models_dir, "tasks", "--due-after", "2026-07-01", "--due-before",
+                           "30/09/2026", "--format", "json").stdout)
+    assert q3 and all("2026-07-01" <= r["due_end"] <= "2026-09-30" for r in q3)
+    conflicted = [r for r in q3 if r["conflict"]]
+    assert any(r["lead"] == "Thanh tra Chính phủ" and "tháng 6.2026" in r["conflict"] for r in conflicted)
+
+    csv_out = tmp_path / "t.csv"
+    assert chidao(tmp_path, models_dir, "tasks", "--format", "csv", "-o", str(csv_out)).returncode == 0
+    assert csv_out.read_text(encoding="utf-8-sig").splitlines()[0].startswith("lead,collaborators,task")
+
+    xlsx = tmp_path / "t.xlsx"
+    assert chidao(tmp_path, models_dir, "tasks", "--format", "xlsx", "-o", str(xlsx)).returncode == 0
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(xlsx).active
+    assert sheet.cell(1, 1).value == "lead" and sheet.max_row == len(
+        json.loads(chidao(tmp_path, models_dir, "tasks", "--format", "json").stdout)) + 1
+
+    bad = chidao(tmp_path, models_dir, "tasks", "--due-before", "quý 3")
+    assert bad.returncode == 3 and "not a date" in bad.stderr
