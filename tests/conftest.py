@@ -80,6 +80,20 @@ def assistant(settings, embedder):
     built.close()
 
 
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, models_dir, embedder):
+    """An assistant with the sample corpus indexed, shared by the tests of one module."""
+    from assistant.build import build
+    from assistant.settings import Settings
+
+    root = tmp_path_factory.mktemp("indexed")
+    shutil.copytree(SAMPLE, root / "sample")
+    built = build(Settings(home=root / "home", models_dir=models_dir), embedder=embedder)
+    built.indexer.run([root / "sample"])
+    yield built
+    built.close()
+
+
 @pytest.fixture
 def sample_dir(tmp_path) -> Path:
     """A writable copy of the sample corpus."""

@@ -10,22 +10,6 @@ from assistant.answer import REFUSAL
 from assistant.citations import Citation, markers, strip_markers, verify
 
 
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory, models_dir, embedder):
-    import shutil
-
-    from assistant.build import build
-    from assistant.settings import Settings
-    from tests.conftest import SAMPLE
-
-    root = tmp_path_factory.mktemp("answer")
-    shutil.copytree(SAMPLE, root / "sample")
-    assistant = build(Settings(home=root / "home", models_dir=models_dir), embedder=embedder)
-    assistant.indexer.run([root / "sample"])
-    yield assistant
-    assistant.close()
-
-
 def test_done_criterion_health_database(indexed):
     answer = indexed.ask("Ai chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hạn khi nào?")
     assert not answer.refused

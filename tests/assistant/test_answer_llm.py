@@ -20,22 +20,6 @@ from tests.conftest import ROOT
 QUESTION = "Ai chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hạn khi nào?"
 
 
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory, models_dir, embedder):
-    import shutil
-
-    from assistant.build import build
-    from assistant.settings import Settings
-    from tests.conftest import SAMPLE
-
-    root = tmp_path_factory.mktemp("llm")
-    shutil.copytree(SAMPLE, root / "sample")
-    assistant = build(Settings(home=root / "home", models_dir=models_dir), embedder=embedder)
-    assistant.indexer.run([root / "sample"])
-    yield assistant
-    assistant.close()
-
-
 def _llm(indexed, chat) -> LLMAnswerer:
     return LLMAnswerer(chat, indexed.answerer, ROOT / "prompts")
 
