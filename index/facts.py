@@ -40,6 +40,9 @@ def _agency_table(path: Path = AGENCIES_FILE) -> tuple[tuple[str, tuple[str, ...
         if line.strip() and not line.startswith("#"):
             names = [nfc(p.strip()) for p in line.split("\t") if p.strip()]
             rows.append((names[0], tuple(names)))
+            if names[0].startswith("Bộ "):
+                # Provincial departments mirror the ministries: Sở Y tế, Sở GD-ĐT, Sở Xây dựng.
+                rows.append(("Sở " + names[0][3:], tuple("Sở " + n[3:] for n in names if n.startswith("Bộ "))))
     return tuple(rows)
 
 
@@ -65,8 +68,9 @@ def _agency_patterns(path: Path = AGENCIES_FILE) -> tuple[tuple[re.Pattern[str],
 
 
 _LOCAL = re.compile(
-    r"(?:UBND|Ủy ban nhân dân|Uỷ ban nhân dân|Sở|Cục|Tổng cục|Công an|Tập đoàn|Tổng công ty)"
-    rf"(?:\s+(?:tỉnh|thành phố|TP\.?|huyện|quận|thị xã))?(?:\s+[{VIET_UPPER}][\w-]*){{1,5}}"
+    r"(?:UBND|Ủy ban nhân dân|Uỷ ban nhân dân|HĐND|Sở|Cục|Tổng cục|Công an|Tập đoàn|Tổng công ty|Ban quản lý)"
+    rf"(?:\s+(?:tỉnh|thành phố|TP\.?|huyện|quận|thị xã|xã|phường))?"
+    rf"(?:\s*(?:TP\.\s?HCM|TPHCM)|(?:\s+[{VIET_UPPER}][\w-]*){{1,5}})"
 )
 
 

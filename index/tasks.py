@@ -24,7 +24,7 @@ from index.chunk import sentence_spans
 from index.facts import ASSIGNERS, COLLECTIVE, Mention, find_agencies, find_deadlines, is_urgent
 from index.vietnamese import canonical_dates, fold, words
 
-EXTRACTOR_VERSION = "2"
+EXTRACTOR_VERSION = "3"
 
 _ACTION = re.compile(
     r"\b(chủ trì|phối hợp|trình|triển khai|hoàn thành|xây dựng|nghiên cứu|khẩn trương|chỉ đạo|đưa|bảo đảm|"
@@ -33,6 +33,23 @@ _ACTION = re.compile(
     re.I,
 )
 _REPORTED = re.compile(r"\b(đã|đang|vừa)\b", re.I)
+#: What makes a clause an assignment rather than a report: an assigning verb, a duty, a modal or
+#: urgency, leading ("chủ trì") a task, or a completion deadline.
+_FRAME = re.compile(
+    r"(?<!\w)(?:giao(?:\s+cho)?|yêu cầu|đề nghị|chỉ đạo|có trách nhiệm|chịu trách nhiệm|phải|cần|khẩn trương|"
+    r"sớm|nghiên cứu|trình|tham mưu|chủ trì,|chủ trì\s+(?:xây dựng|hoàn thành|triển khai|thực hiện|tổ chức)|"
+    r"hoàn thành|nhanh chóng|quyết liệt|đẩy nhanh|khẩn cấp|ngay|báo cáo\s+(?:trước|trong|chậm nhất)|"
+    r"trước ngày|chậm nhất|hạn chót|thời hạn|"
+    r"tổ chức thực hiện)(?!\w)",
+    re.I,
+)
+#: Clauses that only tell what someone said, or who chaired a meeting, assign nothing.
+_NOT_A_TASK = re.compile(
+    r"\b(?:cho biết|cho rằng|nhận định|khẳng định|phát biểu|trả lời|thông tin thêm|chia sẻ với|nhấn mạnh rằng|"
+    r"dưới sự chủ trì|(?:họp|hội nghị|hội thảo|buổi làm việc|cuộc họp|họp báo|phiên họp|lễ)\s[^.;]{0,60}?"
+    r"do\s[^.;]{0,80}?chủ trì|chủ trì\s+(?:cuộc họp|hội nghị|buổi|phiên|họp|lễ|hội thảo))\b",
+    re.I,
+)
 _DO_LEAD = re.compile(r"\bdo\s*$", re.I)
 _GIVE = re.compile(r"\b(?:giao|chỉ đạo|đề nghị|yêu cầu)\s+(?:cho\s+)?$", re.I)
 _WITH = re.compile(r"\bphối hợp(?:\s+chặt chẽ)?\s+với\b", re.I)
@@ -138,6 +155,12 @@ def _roles(unit: str, offset: int, inherited: list[Mention]) -> tuple[Mention | 
         if _GIVE.search(before) and not _bodies(find_agencies(before)):
             lead = m
             break
+    give = re.search(r"\b(?:giao(?:\s+cho)?|yêu cầu|đề nghị)\s+(\S+)", unit, re.I)
+    if lead is None and give and not any(m.start >= give.start(1) and m.start - give.start(1) < 3 for m in mentions):
+        # Somebody is asked to act, but it is not a body we recognise ("yêu cầu Giám đốc Sở ...",
+        # "đề nghị lãnh đạo các sở"): no lead rather than the wrong one (the one who asks).
+        if all(m.end <= give.start() for m in mentions):
+            return None, []
     with_at = _WITH.search(unit)
     if lead is None:
         # "Bộ A phối hợp với Bộ B": the body before "phối hợp với" leads.
@@ -205,9 +228,15 @@ def extract_tasks(doc_id: str, text: str, date_iso: str | None = None) -> list[T
             continue
         if not (_ACTION.search(unit) or deadlines):
             continue
-        own = lead in find_agencies(unit) or lead.value in unit
-        if own and not deadlines and _REPORTED.search(unit[lead.end : lead.end + 25] if lead.end <= len(unit) else ""):
+        if _NOT_A_TASK.search(unit):
+            continue
+        inherited_frame = bool(inherited)
+        if not inherited_frame and not _FRAME.search(unit):
+            continue
+        predicate = unit[lead.end : lead.end + 40] if lead.value in unit else unit[:40]
+        if not deadlines and not inherited_frame and _REPORTED.search(predicate):
             continue  # "Bộ X đã ...": a report of what was done, not an assignment
+        own = lead.value in unit
         deadline = deadlines[0] if deadlines else None
         due_start, due_end = normalize_deadline(deadline.value, year) if deadline else (None, None)
         if sentence_start == start or sentence_start in assigning:
