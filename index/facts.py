@@ -141,6 +141,7 @@ def deadline_value(mention: Mention) -> str:
     return re.sub(r"^(?:ngay\s+)?(?:trong|vào)\s+", "", mention.value, flags=re.I)
 
 
-def is_urgent(text: str) -> bool:
-    """'khẩn trương', 'ngay': urgency without a date."""
-    return bool(_URGENT.search(text))
+def urgency(text: str) -> str | None:
+    """The urgency word as written ('khẩn trương', 'ngay', 'sớm'), for tasks without a date."""
+    match = _URGENT.search(text)
+    return match.group(0) if match else None

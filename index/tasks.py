@@ -18,13 +18,13 @@ import calendar
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from index.chunk import sentence_spans
-from index.facts import ASSIGNERS, COLLECTIVE, Mention, find_agencies, find_deadlines, is_urgent
+from index.facts import ASSIGNERS, COLLECTIVE, Mention, find_agencies, find_deadlines, urgency
 from index.vietnamese import canonical_dates, fold, words
 
-EXTRACTOR_VERSION = "3"
+EXTRACTOR_VERSION = "4"
 
 _ACTION = re.compile(
     r"\b(chủ trì|phối hợp|trình|triển khai|hoàn thành|xây dựng|nghiên cứu|khẩn trương|chỉ đạo|đưa|bảo đảm|"
@@ -36,18 +36,21 @@ _REPORTED = re.compile(r"\b(đã|đang|vừa)\b", re.I)
 #: What makes a clause an assignment rather than a report: an assigning verb, a duty, a modal or
 #: urgency, leading ("chủ trì") a task, or a completion deadline.
 _FRAME = re.compile(
-    r"(?<!\w)(?:giao(?:\s+cho)?|yêu cầu|đề nghị|chỉ đạo|có trách nhiệm|chịu trách nhiệm|phải|cần|khẩn trương|"
-    r"sớm|nghiên cứu|trình|tham mưu|chủ trì,|chủ trì\s+(?:xây dựng|hoàn thành|triển khai|thực hiện|tổ chức)|"
-    r"hoàn thành|nhanh chóng|quyết liệt|đẩy nhanh|khẩn cấp|ngay|báo cáo\s+(?:trước|trong|chậm nhất)|"
-    r"trước ngày|chậm nhất|hạn chót|thời hạn|"
-    r"tổ chức thực hiện)(?!\w)",
+    r"(?<!\w)(?:giao(?:\s+cho)?|yêu cầu|đề nghị|(?<!sự )(?<!Sự )chỉ đạo(?!\s+của)|có trách nhiệm|chịu trách nhiệm|"
+    r"phải|khẩn trương|sớm|nghiên cứu|(?<!chương )(?<!quá )(?<!lộ )(?<!công )(?<!đệ )trình|tham mưu|chủ trì,|"
+    r"chủ trì\s+(?:xây dựng|hoàn thành|triển khai|thực hiện|tổ chức)|hoàn thành|nhanh chóng|quyết liệt|"
+    r"đẩy nhanh|khẩn cấp|ngay|báo cáo\s+(?:trước|trong|chậm nhất)|trước ngày|chậm nhất|hạn chót|"
+    r"tổ chức thực hiện)(?!\w)"
+    r"|(?<!\w)cần(?!\s+Thơ)(?!\w)",  # "cần" (must), not the city Cần Thơ
     re.I,
 )
 #: Clauses that only tell what someone said, or who chaired a meeting, assign nothing.
 _NOT_A_TASK = re.compile(
     r"\b(?:cho biết|cho rằng|nhận định|khẳng định|phát biểu|trả lời|thông tin thêm|chia sẻ với|nhấn mạnh rằng|"
-    r"dưới sự chủ trì|(?:họp|hội nghị|hội thảo|buổi làm việc|cuộc họp|họp báo|phiên họp|lễ)\s[^.;]{0,60}?"
-    r"do\s[^.;]{0,80}?chủ trì|chủ trì\s+(?:cuộc họp|hội nghị|buổi|phiên|họp|lễ|hội thảo))\b",
+    r"dưới sự chủ trì|đã\s+(?:yêu cầu|giao|chỉ đạo|đề nghị)|"
+    r"(?:họp|hội nghị|hội thảo|buổi làm việc|cuộc họp|họp báo|phiên họp|lễ)\s[^.;]{0,60}?do\s[^.;]{0,80}?chủ trì|"
+    r"chủ trì\s+(?:cuộc họp|hội nghị|buổi|phiên|họp|lễ|hội thảo))\b"
+    r"|^\W*Ảnh\s*:",  # a photo credit
     re.I,
 )
 _DO_LEAD = re.compile(r"\bdo\s*$", re.I)
@@ -109,13 +112,18 @@ def normalize_deadline(text: str, year: int | None) -> tuple[str | None, str | N
         if m and not re.search(r"tháng\s+\d{1,2}/\d{4}", canonical) and (m.group(3) or year):
             day = date(int(m.group(3) or year), int(m.group(2)), int(m.group(1))).isoformat()
             return (None if before else day), day
+        strictly_before = bool(re.search(r"\btrước\s+(?:tháng|năm)\b", canonical))  # "trước tháng 6": by May
         m = re.search(r"tháng\s+(\d{1,2})(?:\s*/\s*|\s+năm\s+)?(\d{4})?", canonical)
         if m and (m.group(2) or year):
             y, month = int(m.group(2) or year), int(m.group(1))
+            if strictly_before:
+                return None, (date(y, month, 1) - timedelta(days=1)).isoformat()
             return (None if before else date(y, month, 1).isoformat()), _month_end(y, month).isoformat()
         m = re.search(r"(?:năm|giai đoạn)\s+(\d{4})(?:\s*-\s*(\d{4}))?", canonical)
         if m:
             first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+            if strictly_before:
+                return None, date(first - 1, 12, 31).isoformat()
             return (None if before else date(first, 1, 1).isoformat()), date(last, 12, 31).isoformat()
     except ValueError:  # "31/2": not a date
         return None, None
@@ -245,9 +253,9 @@ def extract_tasks(doc_id: str, text: str, date_iso: str | None = None) -> list[T
             task_id=f"{doc_id}-t{len(tasks):03d}", doc_id=doc_id, lead=lead.canonical,
             collaborators=tuple(dict.fromkeys(m.canonical for m in collaborators)),
             task=_task_phrase(unit, lead if own else None, collaborators, deadline),
-            deadline_text=deadline.value if deadline else ("khẩn trương" if is_urgent(unit) else None),
+            deadline_text=deadline.value if deadline else urgency(unit),
             due_start=due_start, due_end=due_end, sentence=unit, start=start, end=end,
-            urgent=is_urgent(unit),
+            urgent=urgency(unit) is not None,
         ))
     return tasks
 

@@ -113,3 +113,22 @@ def _gold_scores() -> tuple[float, float]:
 def test_gold_table_precision_and_recall():
     precision, recall = _gold_scores()
     assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+
+
+@pytest.mark.parametrize("sentence", [
+    "Dự án nằm trong chương trình phát triển đô thị của thành phố.",  # "trình" inside "chương trình"
+    "Dưới sự chỉ đạo của Bộ Xây dựng, các công trình được nghiệm thu.",
+    "Trước đó, Thủ tướng đã yêu cầu Bộ Công an xử lý dứt điểm vụ việc.",
+    "Ông Nguyễn Văn A, Giám đốc Sở Y tế cho biết Sở sẽ tăng cường kiểm tra.",
+    "Hội nghị do Bộ Tài chính chủ trì đã thu hút 300 đại biểu.",
+    "(Ảnh: Bộ Y tế cung cấp)",
+])
+def test_reports_speech_and_meetings_are_not_tasks(sentence):
+    assert extract_tasks("d", sentence, "2017-05-01") == []
+
+
+def test_urgency_is_quoted_and_before_a_month_ends_the_month_before():
+    (task,) = extract_tasks("d", "Bộ Y tế sớm ban hành hướng dẫn.", "2017-05-01")
+    assert task.deadline_text == "sớm" and task.due_end is None
+    assert normalize_deadline("trước tháng 6/2017", None) == (None, "2017-05-31")
+    assert normalize_deadline("trước năm 2020", None) == (None, "2019-12-31")
