@@ -112,6 +112,19 @@ def _weights(q: Question, df: dict[str, int], n_chunks: int) -> dict[str, float]
     return {term: max(idf(w) for w in term.split("_")) for term in q.terms}
 
 
+def _typo_tolerant(weights: dict[str, float], df: dict[str, int]) -> dict[str, float]:
+    """A word whose tone marks match nothing in the corpus ("xứ lý" for "xử lý") is matched without
+    them, keeping the weight of an unknown word: a loose match must still be earned."""
+    if not df:
+        return weights
+    out: dict[str, float] = {}
+    for term, weight in weights.items():
+        parts = term.split("_")
+        loose = "_".join(fold(p) if p.isalpha() and not df.get(p) and df.get(fold(p)) else p for p in parts)
+        out[loose] = max(weight, out.get(loose, 0.0))
+    return out
+
+
 def _vocabulary(text: str) -> set[str]:
     """Words and word pairs of a text and of its abbreviation expansions, with and without marks."""
     out: set[str] = set()
@@ -154,7 +167,7 @@ class ExtractiveAnswerer:
     def evidence(self, q: Question, hits: list[Hit]) -> list[Evidence]:
         """Every sentence / list item of the hits, scored (best first)."""
         df, n_chunks = self._corpus_stats()
-        weights = _weights(q, df, n_chunks)
+        weights = _typo_tolerant(_weights(q, df, n_chunks), df)
         # "A hay B": the choice counts once, as its heaviest side, and is met by either side.
         choices = [(group, max(weights.get(t, 0.0) for t in group)) for group in q.alternatives]
         chosen = set().union(*q.alternatives) if q.alternatives else set()

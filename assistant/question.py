@@ -27,7 +27,8 @@ ai gì nào nao đâu sao thế nào bao nhiêu mấy khi bao giờ lúc hạn c
 bị có không chưa đã sẽ đang phải cần với và hay hoặc thì mà này đó kia ấy các những một cái việc về theo
 trong ngoài trên dưới tới đến từ tại do để vậy nhé ạ à ơi hả chứ nhỉ xin hỏi cho biết biết hãy nêu liệt kê
 gồm phụ trách chịu trách nhiệm giao lo trước sau vào ra lên xuống mỗi cả lần thứ nhất hai ba hay
-hiện tại gần đây đơn vị cơ quan phương diễn buổi thời điểm lúc
+hiện tại gần đây đơn vị cơ quan phương diễn buổi thời điểm lúc định nghĩa khái niệm nghĩa hiểu
+không hay em tôi mình bạn muốn nếu thì
 đảm nhiệm nhiệm vụ thực hiện triển khai hoàn thành xong
 ngày tháng quý năm nay còn như thế nữa cụ thể chính xác bây giờ hiện nay ra sao đâu vụ nhiêu bao
 """
