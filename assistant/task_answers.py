@@ -56,8 +56,9 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
     rows = [t for t in rows if all(w in fold(t.sentence + " " + t.task) for w in topic)]
     if not rows:
         return None
-    # Conflicts are judged against every version of these assignments, also those filtered out.
-    versions = flag_conflicts(docstore.tasks(agency=None) if len(rows) < 200 else rows)
+    # Conflicts are judged against every version of these assignments (same leads), also those
+    # filtered out by the period or topic.
+    versions = flag_conflicts([t for lead in dict.fromkeys(r.lead for r in rows) for t in docstore.tasks(agency=lead)])
     by_id = {t.task_id: t for t in versions}
     citations: list[Citation] = []
     lines = []
