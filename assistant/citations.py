@@ -42,11 +42,6 @@ def markers(text: str) -> list[int]:
     return seen
 
 
-def strip_markers(text: str, keep: set[int]) -> str:
-    """Remove markers whose number is not in ``keep`` (they point outside the context)."""
-    return _MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in keep else "", text)
-
-
 def verify(citation: Citation, docstore: DocStore) -> bool:
     """A citation is kept only if its quote really is the cited span of the stored document and
     lies inside the cited chunk (never trusted, always checked)."""

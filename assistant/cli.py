@@ -178,7 +178,7 @@ def _cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
                 uit.indexer.run([corpus])
                 runs.append(("uit", Path(args.uit), cases, uit))
         for name, _path, cases, target in runs:
-            names = _source_names(target.docstore)
+            names = evaluate.source_names(target.docstore)
             systems = {"chidao": target.ask}
             if args.baseline:
                 from assistant.answer import ExtractiveAnswerer
@@ -202,20 +202,6 @@ def _cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         assistant.close()
     return EXIT_OK
-
-
-def _source_names(docstore):
-    from assistant.evaluate import _names
-
-    cache: dict[str, set[str]] = {}
-
-    def names(doc_id: str) -> set[str]:
-        if doc_id not in cache:
-            doc = docstore.document(doc_id)
-            cache[doc_id] = _names(doc.sources) if doc else set()
-        return cache[doc_id]
-
-    return names
 
 
 def _cmd_tasks(settings: Settings, args: argparse.Namespace) -> int:

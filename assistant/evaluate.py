@@ -74,6 +74,19 @@ def _names(sources: Iterable[str]) -> set[str]:
     return {Path(s.split("#", 1)[0]).name for s in sources} | {s.split("#", 1)[-1] for s in sources}
 
 
+def source_names(docstore) -> Callable[[str], set[str]]:
+    """doc_id -> the names a test set may use for it (file names, bulk-record ids), cached."""
+    cache: dict[str, set[str]] = {}
+
+    def names(doc_id: str) -> set[str]:
+        if doc_id not in cache:
+            doc = docstore.document(doc_id)
+            cache[doc_id] = _names(doc.sources) if doc else set()
+        return cache[doc_id]
+
+    return names
+
+
 def run_case(case: Case, ask: Callable, docstore, source_names: Callable[[str], set[str]]) -> Outcome:
     """Ask one question and score the answer."""
     answer = ask(case.q, case.history)

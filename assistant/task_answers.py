@@ -14,7 +14,7 @@ from assistant.citations import Citation, verify
 from assistant.question import Question, is_stop
 from index.docstore import DocStore
 from index.facts import ASSIGNERS, COLLECTIVE, find_agencies, find_deadlines
-from index.tasks import Task, flag_conflicts, normalize_deadline
+from index.tasks import flag_conflicts, normalize_deadline
 from index.vietnamese import fold, has_marks, words
 
 #: Words of list questions that name the kind of thing, not the topic.
@@ -89,10 +89,3 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
     return Answer(q.text, "\n".join([header + ":"] + lines), refused=False, citations=citations,
                   conflicts=conflicts)
 
-
-def has_period(text: str) -> bool:
-    """Does the text name a period (quý 3/2026, tháng 6/2026, năm 2026)?"""
-    return bool(_PERIOD.search(text)) or bool(find_deadlines(text))
-
-
-__all__ = ["answer_from_tasks", "has_period", "Task"]

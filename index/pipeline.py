@@ -20,7 +20,7 @@ from pathlib import Path
 from index.chunk import Chunk, Chunker
 from index.docstore import DocStore
 from index.embed import SentenceEmbedder
-from index.load import Document, LoadFailure, file_kind, iter_files, load_path
+from index.load import Document, LoadFailure, iter_files, load_path
 from index.store import VectorStore, chunk_metadata
 
 log = logging.getLogger(__name__)
@@ -230,5 +230,3 @@ def _progress(files: list[Path], enabled: bool):
 
     return tqdm(total=len(files), unit="file", desc="indexing", dynamic_ncols=True)
 
-
-__all__ = ["IndexReport", "Indexer", "embedding_text", "file_kind"]
