@@ -260,6 +260,35 @@ def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        import ui
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(f"{exc}; the web app needs gradio: pip install -e .") from None
+    ui.serve(settings, host=args.host, port=args.port, example_page=args.example_page)
+    return EXIT_OK
+
+
+def _cmd_feedback(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.feedback import FeedbackStore
+
+    store = FeedbackStore(settings.feedback_path)
+    try:
+        if args.format == "csv":
+            text = store.to_csv()
+        else:
+            text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in store.to_testset())
+        count = len(store.all())
+    finally:
+        store.close()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8-sig" if args.format == "csv" else "utf-8")
+        print(f"{count} góp ý -> {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser (subcommands grow with the product)."""
     root = argparse.ArgumentParser(
@@ -308,6 +337,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "csv", "json", "xlsx"], default="table")
     p.add_argument("-o", "--output", help="write to this file (xlsx default: nhiem-vu.xlsx)")
     p.set_defaults(func=_cmd_tasks)
+
+    p = sub.add_parser("serve", help="the web app: staff chat, widget (/widget), HTTP API (/api, /docs)")
+    p.add_argument("--host", help="bind address (default CHIDAO_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default CHIDAO_PORT, 7860)")
+    p.add_argument("--example-page", type=int, metavar="PORT",
+                   help="also serve examples/intranet.html on this port (another origin) to show the widget")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("feedback", help="export users' feedback: CSV, or test-set lines for `chidao eval`")
+    p.add_argument("--format", choices=["csv", "testset"], default="csv")
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.set_defaults(func=_cmd_feedback)
 
     p = sub.add_parser("stats", help="what is indexed, and where")
     p.add_argument("--json", action="store_true")

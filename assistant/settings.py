@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -107,6 +107,49 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="WARNING")
 
+    # --- the web app (``chidao serve``): chat, widget, HTTP API ---
+    host: str = Field(default="127.0.0.1", description="Address `chidao serve` binds to (0.0.0.0: all interfaces).")
+    port: int = Field(default=7860, ge=1, le=65535, description="Port of `chidao serve`.")
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="Password for admin actions (upload, re-index, feedback export) in the UI and the API "
+        "(header X-Admin-Password). Unset and no proxy header: admin actions are off.",
+    )
+    proxy_user_header: str | None = Field(
+        default=None,
+        description="Header in which a trusted reverse proxy passes the signed-in user (e.g. X-Forwarded-User). "
+        "Only set it when every request comes through that proxy and the proxy overwrites the header.",
+    )
+    admin_users: str = Field(
+        default="", description="Comma-separated users (from the proxy header) who are admins."
+    )
+    chat_login: bool = Field(
+        default=False,
+        description="Require a login for the chat: the proxy header's user, or a name and password from "
+        "CHIDAO_CHAT_USERS (and 'admin' with the admin password).",
+    )
+    chat_users: SecretStr | None = Field(
+        default=None, description="Chat logins as 'name:password,name2:password2' (with chat_login)."
+    )
+    api_token: SecretStr | None = Field(
+        default=None, description="When set, /api/* requires the header 'Authorization: Bearer <token>'."
+    )
+    embed_origins: str = Field(
+        default="http://127.0.0.1:8080,http://localhost:8080",
+        description="Comma-separated origins of intranet pages allowed to embed the widget (CORS and CSP "
+        "frame-ancestors). The default is the example host page of `chidao serve --example-page`.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The address users reach chidao at (behind a proxy), for links to documents; default: "
+        "taken from each request.",
+    )
+    max_upload_mb: int = Field(default=50, ge=1, description="Largest file an admin may upload.")
+    examples_file: Path = Field(
+        default=Path(__file__).resolve().parent.parent / "prompts" / "examples.vi.txt",
+        description="Example questions shown on an empty chat, one per line.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -138,3 +181,35 @@ class Settings(BaseSettings):
     def docstore_path(self) -> Path:
         """SQLite file holding documents, chunks and ingestion state."""
         return self.home / "docstore.sqlite"
+
+    @property
+    def feedback_path(self) -> Path:
+        """SQLite file of the users' feedback (thumbs and comments)."""
+        return self.home / "feedback.sqlite"
+
+    @property
+    def uploads_path(self) -> Path:
+        """Folder where files uploaded by an admin are kept (and indexed from)."""
+        return self.home / "uploads"
+
+    @property
+    def origins(self) -> list[str]:
+        """Allowed embedding origins, without trailing slashes."""
+        return [o.strip().rstrip("/") for o in self.embed_origins.split(",") if o.strip()]
+
+    @property
+    def admins(self) -> set[str]:
+        """Users named admins (matched against the proxy header)."""
+        return {u.strip() for u in self.admin_users.split(",") if u.strip()}
+
+    def chat_logins(self) -> dict[str, str]:
+        """name -> password for the chat login (the admin logs in as 'admin')."""
+        logins = {}
+        raw = self.chat_users.get_secret_value() if self.chat_users else ""
+        for pair in raw.split(","):
+            name, sep, password = pair.strip().partition(":")
+            if sep and name and password:
+                logins[name] = password
+        if self.admin_password:
+            logins.setdefault("admin", self.admin_password.get_secret_value())
+        return logins

@@ -269,6 +269,17 @@ class DocStore:
             )
             self.db.execute("INSERT OR REPLACE INTO task_docs VALUES (?, ?)", (doc_id, version))
 
+    def task_counts(self) -> dict[str, int]:
+        """doc_id -> number of task rows extracted from it."""
+        return dict(self.db.execute("SELECT doc_id, COUNT(*) FROM tasks GROUP BY doc_id").fetchall())
+
+    def indexed_roots(self) -> list[str]:
+        """The files and folders given to earlier indexing runs, oldest first, each once."""
+        roots: list[str] = []
+        for (paths,) in self.db.execute("SELECT paths FROM runs ORDER BY id"):
+            roots += [p for p in json.loads(paths) if p not in roots]
+        return roots
+
     def tasks(self, agency: str | None = None, due_before: str | None = None, due_after: str | None = None,
               doc_id: str | None = None) -> list[Task]:
         """Stored tasks, filtered: ``agency`` matches the lead or a collaborator (canonical name);

@@ -1,0 +1,226 @@
+"""The HTTP API (FastAPI): the same answers as ``chidao ask --json``, for other systems.
+
+``POST /api/ask``, ``POST /api/ask/stream`` (server-sent events), ``GET /api/documents``,
+``GET /api/tasks``, ``POST /api/feedback``; admin: ``GET /api/feedback.csv``, ``GET /api/feedback.jsonl``,
+``POST /api/documents`` (upload and index), ``POST /api/reindex``. OpenAPI docs at ``/docs``.
+Also ``GET /doc/{doc_id}`` (the document viewer) and ``GET /gradio.js`` (the web component's loader,
+served from the installed gradio package instead of a CDN).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from assistant import render
+from assistant.answer import Answer
+from assistant.service import MAX_QUESTION_CHARS, Service
+
+log = logging.getLogger(__name__)
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20000)
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, examples=["Ai chủ trì Đề án 06?"])
+    history: list[Turn] = Field(default_factory=list, max_length=50)
+
+
+class FeedbackRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    answer: dict = Field(description="The answer as returned by /api/ask.")
+    rating: Literal["up", "down"] | None = None
+    comment: str = Field(default="", max_length=5000)
+    history: list[Turn] = Field(default_factory=list, max_length=50)
+
+
+def frame_ancestors(service: Service) -> str:
+    return " ".join(["'self'", *service.settings.origins])
+
+
+def gradio_loader() -> str:
+    """The web component's entry module, read from the installed gradio package."""
+    import gradio
+
+    return (Path(gradio.__file__).parent / "templates" / "frontend" / "gradio.js").read_text(encoding="utf-8")
+
+
+def create_api(service: Service) -> FastAPI:
+    """The FastAPI app with chidao's own routes; the Gradio apps are mounted on it afterwards."""
+    settings = service.settings
+    app = FastAPI(title="chidao", description="Trợ lý tra cứu văn bản chỉ đạo: hỏi đáp có trích dẫn, "
+                  "danh sách văn bản, bảng nhiệm vụ, góp ý.", version="1.0")
+    app.state.service = service
+    app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_credentials=True,
+                       allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
+    ancestors = frame_ancestors(service)
+
+    @app.middleware("http")
+    async def embedding_policy(request: Request, call_next):
+        response = await call_next(request)
+        policy = response.headers.get("content-security-policy")
+        if policy is None:
+            response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+        elif "frame-ancestors" not in policy:
+            response.headers["Content-Security-Policy"] = f"{policy}; frame-ancestors {ancestors}"
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    def token(request: Request) -> None:
+        if settings.api_token is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = settings.api_token.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            raise HTTPException(401, "missing or wrong API token (header 'Authorization: Bearer <token>')",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def admin(request: Request) -> None:
+        if not service.admin_configured:
+            raise HTTPException(403, "admin actions are off: set CHIDAO_ADMIN_PASSWORD (or a proxy user header "
+                                     "and CHIDAO_ADMIN_USERS)")
+        if not service.is_admin(request.headers, request.headers.get("x-admin-password")):
+            raise HTTPException(403, "admin only: send the admin password in the X-Admin-Password header")
+
+    def answer_or_400(question: str, history: list[Turn]) -> Answer:
+        try:
+            return service.ask(question, [t.model_dump() for t in history])
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    @app.post("/api/ask", dependencies=[Depends(token)], tags=["hỏi đáp"])
+    def ask(body: AskRequest) -> dict:
+        """Answer a question: the JSON of `chidao ask --json` (answer, refused, citations, conflicts)."""
+        return answer_or_400(body.question, body.history).to_dict()
+
+    @app.post("/api/ask/stream", dependencies=[Depends(token)], tags=["hỏi đáp"],
+              response_class=StreamingResponse)
+    def ask_stream(body: AskRequest) -> StreamingResponse:
+        """Server-sent events: `delta` events carry text as it is produced (`{"text": ...}`, the whole
+        text so far), then one `answer` event carries the checked answer (the /api/ask JSON)."""
+        history = [t.model_dump() for t in body.history]
+        try:
+            items = service.stream(body.question, history)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+        def events() -> Iterator[str]:
+            text = ""
+            try:
+                for item in items:
+                    if isinstance(item, str):
+                        text += item
+                        yield f"event: delta\ndata: {json.dumps({'text': text}, ensure_ascii=False)}\n\n"
+                    else:
+                        yield f"event: answer\ndata: {json.dumps(item.to_dict(), ensure_ascii=False)}\n\n"
+            except Exception as exc:  # the stream has started: report in-band
+                log.exception("streamed answer failed")
+                yield f"event: error\ndata: {json.dumps({'error': str(exc)}, ensure_ascii=False)}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/documents", dependencies=[Depends(token)], tags=["văn bản"])
+    def documents() -> list[dict]:
+        """The indexed documents: title, date, chunks, tasks, sources."""
+        return service.documents()
+
+    @app.post("/api/documents", dependencies=[Depends(token), Depends(admin)], tags=["văn bản"])
+    def upload(files: list[UploadFile] = File(...)) -> dict:
+        """Admin: upload files and index them (a broken file is skipped and reported)."""
+        saved, rejected = [], []
+        for f in files:
+            try:
+                saved.append(service.save_upload(f.filename or "upload", f.file.read()))
+            except ValueError as exc:
+                rejected.append({"file": f.filename, "reason": str(exc)})
+        if not saved:
+            raise HTTPException(400, {"message": "no file could be accepted", "rejected": rejected})
+        try:
+            report = service.index([service.settings.uploads_path])
+        except RuntimeError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"summary": report.summary(), "saved": [p.name for p in saved], "rejected": rejected,
+                "failed": [{"source": f.source, "reason": f.reason} for f in report.failed]}
+
+    @app.post("/api/reindex", dependencies=[Depends(token), Depends(admin)], tags=["văn bản"])
+    def reindex() -> dict:
+        """Admin: index again every file and folder indexed before."""
+        try:
+            report = service.reindex()
+        except RuntimeError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return {"summary": report.summary(),
+                "failed": [{"source": f.source, "reason": f.reason} for f in report.failed]}
+
+    @app.get("/api/tasks", dependencies=[Depends(token)], tags=["nhiệm vụ"])
+    def tasks(agency: str | None = Query(None, description="lead or collaborator, any alias"),
+              due_before: str | None = Query(None, description="YYYY-MM-DD or dd/mm/yyyy"),
+              due_after: str | None = Query(None, description="YYYY-MM-DD or dd/mm/yyyy"),
+              doc: str | None = Query(None, description="document id, or part of its file name or title")
+              ) -> list[dict]:
+        """The task table with the filters of `chidao tasks`."""
+        try:
+            return service.tasks(agency, due_before, due_after, doc)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    @app.post("/api/feedback", dependencies=[Depends(token)], tags=["góp ý"], status_code=201)
+    def feedback(body: FeedbackRequest, request: Request) -> dict:
+        """Store a thumbs up/down and an optional comment on an answer."""
+        if body.rating is None and not body.comment.strip():
+            raise HTTPException(400, "give a rating ('up' or 'down'), a comment, or both")
+        answer = {**body.answer, "question": body.question}
+        rating = {"up": 1, "down": -1}.get(body.rating) if body.rating else None
+        feedback_id = service.feedback.add(
+            answer, rating, body.comment, settings=service.answer_settings(),
+            history=[t.model_dump() for t in body.history], user=service.user(request.headers), channel="api")
+        return {"id": feedback_id}
+
+    @app.get("/api/feedback.csv", dependencies=[Depends(token), Depends(admin)], tags=["góp ý"])
+    def feedback_csv() -> Response:
+        """Admin: all feedback as CSV."""
+        return Response("\ufeff" + service.feedback.to_csv(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="chidao-feedback.csv"'})
+
+    @app.get("/api/feedback.jsonl", dependencies=[Depends(token), Depends(admin)], tags=["góp ý"])
+    def feedback_testset() -> PlainTextResponse:
+        """Admin: rated feedback as test-set lines for `chidao eval`."""
+        lines = [json.dumps(line, ensure_ascii=False) for line in service.feedback.to_testset()]
+        return PlainTextResponse("\n".join(lines) + ("\n" if lines else ""), media_type="application/x-ndjson")
+
+    @app.get("/doc/{doc_id}", response_class=HTMLResponse, tags=["văn bản"])
+    def document(doc_id: str, start: int | None = None, end: int | None = None) -> HTMLResponse:
+        """The document viewer: the whole text, the cited passage highlighted and scrolled to."""
+        doc = service.assistant.docstore.document(doc_id)
+        if doc is None:
+            raise HTTPException(404, f"no document {doc_id!r} in the index")
+        page = render.document_page(doc, start, end, ancestors)
+        return HTMLResponse(page, headers={
+            "Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors {ancestors}"})
+
+    loader = gradio_loader()
+
+    @app.get("/gradio.js", include_in_schema=False)
+    def gradio_js() -> Response:
+        return Response(loader, media_type="text/javascript")
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict:
+        return {"status": "ok", **service.assistant.docstore.stats()}
+
+    return app

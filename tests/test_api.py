@@ -1,0 +1,217 @@
+"""The HTTP API with httpx against the real running app (real index, real model)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+import pytest
+
+from tests.conftest import SAMPLE
+from tests.web_support import XSS_DOC, free_port, running_app
+
+pytestmark = pytest.mark.integration
+
+TOKEN, ADMIN = "tok-123", "pw-456"
+ORIGIN = "http://127.0.0.1:9"  # an intranet page's origin (never contacted)
+QUESTION = "Bộ Công an phải trình Chương trình tổng thể triển khai Đề án 06 khi nào?"
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory, models_dir, embedder):
+    from assistant.settings import Settings
+
+    root = tmp_path_factory.mktemp("api")
+    corpus = root / "corpus"
+    shutil.copytree(SAMPLE, corpus)
+    (corpus / "xss.txt").write_text(XSS_DOC, encoding="utf-8")
+    settings = Settings(home=root / "home", models_dir=models_dir, port=free_port(), api_token=TOKEN,
+                        admin_password=ADMIN, embed_origins=ORIGIN)
+    with running_app(settings, embedder, [corpus]) as app:
+        yield app
+
+
+@pytest.fixture
+def client(web):
+    with httpx.Client(base_url=web.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as c:
+        yield c
+
+
+def test_ask_returns_the_cli_json(client, web):
+    from assistant.cli import main
+
+    r = client.post("/api/ask", json={"question": QUESTION, "history": []})
+    assert r.status_code == 200
+    data = r.json()
+    assert set(data) >= {"question", "answer", "refused", "citations", "conflicts", "elapsed_ms", "backend"}
+    assert not data["refused"] and "tháng 3" in data["answer"]
+    assert data["citations"] and "[1]" in data["answer"]
+    quote = data["citations"][0]["quote"]
+    doc = web.service.assistant.docstore.document(data["citations"][0]["doc_id"])
+    assert doc.text[data["citations"][0]["start"]:data["citations"][0]["end"]] == quote
+    # the same answer as `chidao ask --json` over the same home (apart from timing)
+    import contextlib
+    import io
+    import os
+
+    out = io.StringIO()
+    env = {"CHIDAO_HOME": str(web.settings.home), "CHIDAO_MODELS_DIR": str(web.settings.models_dir)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out):
+            assert main(["ask", "--json", QUESTION]) == 0
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    cli = json.loads(out.getvalue())
+    for key in ("answer", "refused", "citations", "conflicts"):
+        assert cli[key] == data[key]
+
+
+def test_follow_up_uses_history(client):
+    first = client.post("/api/ask", json={"question": "Ai chủ trì xây dựng Cơ sở dữ liệu ngành Y tế?"}).json()
+    history = [{"role": "user", "content": first["question"]}, {"role": "assistant", "content": first["answer"]}]
+    r = client.post("/api/ask", json={"question": "Hạn hoàn thành khi nào?", "history": history})
+    assert r.status_code == 200 and "quý 3/2026" in r.json()["answer"]
+
+
+def test_refusal_is_marked(client):
+    r = client.post("/api/ask", json={"question": "Bộ Ngoại giao phải hoàn thành Đề án tàu vũ trụ khi nào?"})
+    assert r.status_code == 200
+    assert r.json()["refused"] is True and r.json()["citations"] == []
+
+
+def test_stream_sends_deltas_then_the_answer(client):
+    with client.stream("POST", "/api/ask/stream", json={"question": QUESTION}) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        body = r.read().decode()
+    events = [block for block in body.split("\n\n") if block.strip()]
+    kinds = [block.split("\n")[0].removeprefix("event: ") for block in events]
+    assert kinds[0] == "delta" and kinds[-1] == "answer"
+    final = json.loads(events[-1].split("\n", 1)[1].removeprefix("data: "))
+    assert "tháng 3" in final["answer"] and final["citations"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])
+def test_api_token_is_required(web, headers):
+    r = httpx.post(f"{web.url}/api/ask", json={"question": QUESTION}, headers=headers)
+    assert r.status_code == 401
+    assert "token" in r.json()["detail"]
+    assert httpx.get(f"{web.url}/api/documents", headers=headers).status_code == 401
+
+
+def test_bad_requests_get_clear_4xx(client):
+    r = client.post("/api/ask", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and "json" in json.dumps(r.json()).lower()
+    r = client.post("/api/ask", json={"history": []})
+    assert r.status_code == 422 and "question" in json.dumps(r.json())
+    r = client.post("/api/ask", json={"question": ""})
+    assert r.status_code == 422
+    r = client.post("/api/ask", json={"question": "   "})
+    assert r.status_code == 400 and "empty" in r.json()["detail"]
+    r = client.post("/api/ask", json={"question": "x", "history": [{"role": "system", "content": "y"}]})
+    assert r.status_code == 422 and "role" in json.dumps(r.json())
+    r = client.get("/api/tasks", params={"due_before": "someday"})
+    assert r.status_code == 400
+    # the server keeps serving after all of that
+    assert client.post("/api/ask", json={"question": QUESTION}).status_code == 200
+
+
+def test_documents_and_tasks(client):
+    docs = client.get("/api/documents").json()
+    assert len(docs) == 3
+    assert all({"doc_id", "title", "date", "chunks", "tasks", "sources"} <= set(d) for d in docs)
+    assert sum(d["tasks"] for d in docs) > 0
+    tasks = client.get("/api/tasks", params={"agency": "Bộ Y tế"}).json()
+    assert tasks and all("Bộ Y tế" in (t["lead"] + t["collaborators"]) for t in tasks)
+    every = client.get("/api/tasks").json()
+    due = client.get("/api/tasks", params={"due_before": "2026-06-30"}).json()
+    assert 0 < len(due) < len(every)
+    assert all(t["due_end"] and t["due_end"] <= "2026-06-30" for t in due)
+
+
+def test_feedback_is_stored_and_exported_for_admins_only(client, web):
+    answer = client.post("/api/ask", json={"question": QUESTION}).json()
+    r = client.post("/api/feedback", json={"question": QUESTION, "answer": answer, "rating": "up",
+                                           "comment": "đúng"})
+    assert r.status_code == 201
+    stored = web.service.feedback.get(r.json()["id"])
+    assert stored.rating == 1 and stored.comment == "đúng" and stored.question == QUESTION
+    assert stored.citations == answer["citations"] and stored.channel == "api"
+    assert stored.settings["answer_backend"] == "extractive"
+    assert client.post("/api/feedback", json={"question": QUESTION, "answer": answer}).status_code == 400
+    assert client.post("/api/feedback", json={"question": QUESTION, "answer": answer,
+                                              "rating": "meh"}).status_code == 422
+
+    assert client.get("/api/feedback.csv").status_code == 403
+    assert client.get("/api/feedback.csv", headers={"X-Admin-Password": "nope"}).status_code == 403
+    r = client.get("/api/feedback.csv", headers={"X-Admin-Password": ADMIN})
+    assert r.status_code == 200 and QUESTION in r.text and "đúng" in r.text
+    r = client.get("/api/feedback.jsonl", headers={"X-Admin-Password": ADMIN})
+    line = json.loads(r.text.splitlines()[0])
+    assert line["q"] == QUESTION and line["must"] and not line["refuse"]
+
+
+def test_admin_upload_skips_a_broken_file_and_keeps_serving(client, web):
+    before = len(client.get("/api/documents").json())
+    files = [("files", ("chi-thi-moi.txt", "Chỉ thị thử nghiệm.\n\nBộ Xây dựng chủ trì lập Đề án nhà ở thử "
+                                           "nghiệm, hoàn thành trong tháng 9/2026.\n".encode(), "text/plain")),
+             ("files", ("hong.pdf", b"%PDF-1.4 this is not really a pdf", "application/pdf")),
+             ("files", ("virus.exe", b"MZ", "application/octet-stream"))]
+    assert client.post("/api/documents", files=files).status_code == 403
+    r = client.post("/api/documents", files=files, headers={"X-Admin-Password": ADMIN})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [x["file"] for x in body["rejected"]] == ["virus.exe"]
+    assert [f["source"].rsplit("/", 1)[-1] for f in body["failed"]] == ["hong.pdf"]
+    assert len(client.get("/api/documents").json()) == before + 1
+    answer = client.post("/api/ask", json={"question": "Ai chủ trì lập Đề án nhà ở thử nghiệm?"}).json()
+    assert "Bộ Xây dựng" in answer["answer"]
+    r = client.post("/api/reindex", headers={"X-Admin-Password": ADMIN})
+    assert r.status_code == 200 and "0 added" in r.json()["summary"]
+
+
+def test_document_viewer_is_inert_and_marks_the_passage(web, client):
+    docs = client.get("/api/documents").json()
+    xss = next(d for d in docs if d["sources"][0].endswith("xss.txt"))
+    r = httpx.get(f"{web.url}/doc/{xss['doc_id']}", params={"start": 0, "end": 20})
+    assert r.status_code == 200
+    assert "<script>" not in r.text and "&lt;script&gt;" in r.text and "<img" not in r.text
+    assert 'href="javascript' not in r.text
+    assert '<mark id="passage">' in r.text
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert httpx.get(f"{web.url}/doc/nope").status_code == 404
+
+
+def test_embedding_policy_cors_and_loader(web):
+    allowed = httpx.options(f"{web.url}/api/ask", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+    assert allowed.headers.get("access-control-allow-origin") == ORIGIN
+    other = httpx.options(f"{web.url}/api/ask", headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    assert other.headers.get("access-control-allow-origin") is None
+    widget = httpx.get(f"{web.url}/widget/", headers={"Origin": ORIGIN})
+    assert widget.status_code == 200
+    assert f"frame-ancestors 'self' {ORIGIN}" in widget.headers["content-security-policy"]
+    loader = httpx.get(f"{web.url}/gradio.js", headers={"Origin": ORIGIN})
+    assert loader.status_code == 200 and "import(" in loader.text
+    assert loader.headers.get("access-control-allow-origin") == ORIGIN
+    entry = loader.text.split('"')[1].removeprefix("./")
+    assert httpx.get(f"{web.url}/{entry}").status_code == 200  # the loader's assets are served here too
+
+
+def test_openapi_docs(web):
+    assert httpx.get(f"{web.url}/docs").status_code == 200
+    paths = httpx.get(f"{web.url}/openapi.json").json()["paths"]
+    assert {"/api/ask", "/api/ask/stream", "/api/documents", "/api/tasks", "/api/feedback"} <= set(paths)
+
+
+def test_gradio_client_chat_api(web):
+    from gradio_client import Client
+
+    for path in ("/", "/widget/"):
+        result = Client(web.url + path, verbose=False).predict(QUESTION, [], api_name="/ask")
+        assert "tháng 3" in result["answer"] and result["citations"]

@@ -1,0 +1,462 @@
+"""The Gradio app: staff chat, documents, tasks, admin; a compact widget for intranet pages; all
+mounted with the HTTP API on one FastAPI app (``chidao serve``).
+
+Per-user state (the conversation, the answers given, the admin sign-in) lives in ``gr.State``; the
+only shared object is the :class:`~assistant.service.Service`, built once per app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+
+from assistant import render  # noqa: E402
+from assistant.api import create_api  # noqa: E402
+from assistant.service import Service  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+CSS = render.STYLE + """
+#chidao-chat .chidao-answer a{color:#1d4ed8}
+.chidao-compact .gradio-container{padding:4px !important}
+footer{display:none !important}
+"""
+THEME = gr.themes.Default(
+    font=["system-ui", "Segoe UI", "DejaVu Sans", "sans-serif"],
+    font_mono=["DejaVu Sans Mono", "ui-monospace", "monospace"],
+)
+COPY_JS = """(text) => {
+  const done = () => { const b = document.querySelector('#chidao-copy'); if (b) { b.dataset.copied = '1'; } };
+  if (!text) { return; }
+  if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done); }
+  else { const t = document.createElement('textarea'); t.value = text; document.body.appendChild(t); t.select();
+         document.execCommand('copy'); t.remove(); done(); }
+}"""
+DOC_HEADERS = ["Tiêu đề", "Ngày", "Đoạn", "Nhiệm vụ", "Nguồn"]
+TASK_HEADERS = ["Chủ trì", "Phối hợp", "Nhiệm vụ", "Thời hạn", "Hạn cuối", "Khác biệt", "Văn bản"]
+
+
+def new_session() -> dict:
+    """A conversation: plain-text history for the answerer, the answers by chat message index."""
+    return {"id": uuid.uuid4().hex[:12], "history": [], "answers": {}, "last": None, "feedback": {},
+            "admin": False}
+
+
+def _base(request: gr.Request | None, settings: Settings) -> str:
+    """Where this request reached chidao (links to documents must point there, even from a widget)."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    if request is None:
+        return f"http://{settings.host}:{settings.port}"
+    headers = request.headers
+    host = headers.get("x-forwarded-host") or headers.get("host") or f"{settings.host}:{settings.port}"
+    inner = getattr(request, "request", None)
+    scheme = headers.get("x-forwarded-proto") or (inner.url.scheme if inner is not None else "http")
+    return f"{scheme}://{host}"
+
+
+def _examples(settings: Settings) -> list[str]:
+    try:
+        lines = settings.examples_file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")][:6]
+
+
+class ChatHandlers:
+    """The chat's event handlers, shared by the full app and the widget (``channel`` tells them apart
+    in the feedback)."""
+
+    def __init__(self, service: Service, channel: str):
+        self.service = service
+        self.channel = channel
+
+    def submit(self, question: str, messages: list, session: dict | None, request: gr.Request):
+        """Stream one turn: the question, a pending message, then the rendered answer and its sources."""
+        session = session or new_session()
+        messages = list(messages or [])
+        question = (question or "").strip()
+        base = _base(request, self.service.settings)
+        if not question:
+            yield messages, "", gr.skip(), session, gr.skip()
+            return
+        messages += [{"role": "user", "content": render.user_html(question)},
+                     {"role": "assistant", "content": render.pending_html()}]
+        yield messages, "", gr.skip(), session, gr.skip()
+        text = ""
+        try:
+            for item in self.service.stream(question, session["history"]):
+                if isinstance(item, str):
+                    if self.service.streams:
+                        text += item
+                        messages[-1] = {"role": "assistant", "content": render.pending_html(text)}
+                        yield messages, "", gr.skip(), session, gr.skip()
+                    continue
+                answer = item.to_dict()
+        except ValueError as exc:
+            messages[-1] = {"role": "assistant", "content": render.pending_html(f"Không hỏi được: {exc}")}
+            yield messages, "", gr.skip(), session, gr.skip()
+            return
+        messages[-1] = {"role": "assistant", "content": render.answer_html(answer, base)}
+        session["answers"][str(len(messages) - 1)] = answer
+        session["last"] = answer
+        session["history"] = session["history"] + [{"role": "user", "content": question},
+                                                   {"role": "assistant", "content": answer["answer"]}]
+        yield (messages, "", render.sources_html(answer, self.service.assistant.docstore, base), session,
+               render.plain_text(answer))
+
+    def new_chat(self, session: dict | None):
+        fresh = new_session()
+        if session:
+            fresh["admin"] = session.get("admin", False)
+        return [], "", render.sources_html(None, self.service.assistant.docstore, ""), fresh, ""
+
+    def like(self, session: dict | None, data: gr.LikeData, request: gr.Request):
+        """Thumbs up/down on an answer: stored (or changed) at once, with the question and citations."""
+        session = session or new_session()
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        answer = session["answers"].get(str(index))
+        if answer is None:
+            return session, "Chỉ đánh giá được câu trả lời của trợ lý."
+        liked = data.liked
+        rating = 1 if liked is True or liked == "Like" else -1 if liked is False or liked == "Dislike" else None
+        if rating is None:
+            return session, "Đã bỏ đánh giá."
+        key = str(index)
+        if key in session["feedback"]:
+            self.service.feedback.update(session["feedback"][key], rating=rating)
+        else:
+            position = sorted(map(int, session["answers"])).index(index)
+            history = session["history"][: 2 * position]
+            session["feedback"][key] = self.service.feedback.add(
+                answer, rating, settings=self.service.answer_settings(), history=history, session=session["id"],
+                user=self.service.user(request.headers), channel=self.channel)
+        session["rated"] = key
+        return session, "Cảm ơn, đã ghi nhận đánh giá. Có thể thêm góp ý bên dưới."
+
+    def comment(self, text: str, session: dict | None, request: gr.Request):
+        """A comment goes with the last rated answer, or with the last answer when none was rated."""
+        session = session or new_session()
+        text = (text or "").strip()
+        if not text:
+            return session, gr.skip(), "Hãy nhập góp ý trước khi gửi."
+        key = session.get("rated")
+        if key and key in session["feedback"]:
+            self.service.feedback.update(session["feedback"][key], comment=text)
+        elif session["answers"]:
+            key = str(max(map(int, session["answers"])))
+            session["feedback"][key] = self.service.feedback.add(
+                session["answers"][key], None, text, settings=self.service.answer_settings(),
+                history=session["history"][:-2], session=session["id"],
+                user=self.service.user(request.headers), channel=self.channel)
+        else:
+            return session, gr.skip(), "Chưa có câu trả lời nào để góp ý."
+        return session, "", "Cảm ơn, đã lưu góp ý."
+
+
+def _chat(service: Service, channel: str, compact: bool):
+    """The chat column(s); returns nothing, wires its own events."""
+    handlers = ChatHandlers(service, channel)
+    session = gr.State(None)
+    examples = _examples(service.settings)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            chat = gr.Chatbot(
+                elem_id="chidao-chat", label="chidao", show_label=False, height=380 if compact else 520,
+                sanitize_html=True, render_markdown=True, latex_delimiters=[], line_breaks=False,
+                feedback_options=("Like", "Dislike"), buttons=[],
+                placeholder="Hỏi về nhiệm vụ, đơn vị chủ trì, thời hạn, số liệu trong các văn bản chỉ đạo. "
+                            "Mỗi ý trả lời có trích dẫn [n] dẫn tới đoạn văn bản gốc.",
+            )
+            with gr.Row():
+                question = gr.Textbox(elem_id="chidao-question", show_label=False, scale=5, lines=1, max_lines=4,
+                                      placeholder="Nhập câu hỏi rồi nhấn Enter…", autofocus=not compact)
+                send = gr.Button("Hỏi", variant="primary", scale=1, elem_id="chidao-send", min_width=60)
+            with gr.Row():
+                new = gr.Button("Cuộc trò chuyện mới", size="sm", elem_id="chidao-new")
+                copy = gr.Button("Sao chép câu trả lời", size="sm", elem_id="chidao-copy")
+            copy_text = gr.Textbox(visible=False, elem_id="chidao-copy-text")
+            if examples:
+                gr.Examples(examples=[[e] for e in examples], inputs=[question], label="Câu hỏi mẫu",
+                            examples_per_page=6)
+            with gr.Accordion("Góp ý về câu trả lời", open=not compact):
+                comment = gr.Textbox(elem_id="chidao-comment", show_label=False, lines=2,
+                                     placeholder="Góp ý (không bắt buộc): câu trả lời đúng là gì, sai ở đâu…")
+                send_comment = gr.Button("Gửi góp ý", size="sm", elem_id="chidao-send-comment")
+                status = gr.Markdown(elem_id="chidao-feedback-status")
+        with gr.Column(scale=2, visible=True):
+            with gr.Accordion("Nguồn trích dẫn", open=not compact):
+                sources = gr.HTML(render.sources_html(None, service.assistant.docstore, ""), elem_id="chidao-sources")
+
+    outputs = [chat, question, sources, session, copy_text]
+    for trigger in (question.submit, send.click):
+        trigger(handlers.submit, [question, chat, session], outputs, api_visibility="private",
+                show_progress="hidden")
+    new.click(handlers.new_chat, [session], outputs, api_visibility="private")
+    chat.clear(handlers.new_chat, [session], outputs, api_visibility="private")
+    copy.click(None, [copy_text], None, js=COPY_JS)
+    chat.like(handlers.like, [session], [session, status], api_visibility="private")
+    send_comment.click(handlers.comment, [comment, session], [session, comment, status], api_visibility="private")
+
+    def ask(question: str, history: list[dict] | None = None) -> dict:
+        """Answer a question (JSON of `chidao ask --json`); history: [{role, content}, ...]."""
+        return service.ask(question, history or []).to_dict()
+
+    gr.api(ask, api_name="ask")
+
+
+def _documents_tab(service: Service):
+    session = gr.State(None)
+
+    def rows():
+        return [[d["title"], d["date"] or "", d["chunks"], d["tasks"], render_source(d["sources"])]
+                for d in service.documents()]
+
+    table = gr.Dataframe(headers=DOC_HEADERS, interactive=False, wrap=True, elem_id="chidao-docs")
+    refresh = gr.Button("Làm mới", size="sm")
+    refresh.click(rows, None, table, api_visibility="private")
+
+    with gr.Accordion("Quản trị (nạp văn bản, lập chỉ mục, tải góp ý)", open=False, elem_id="chidao-admin"):
+        with gr.Row():
+            password = gr.Textbox(type="password", label="Mật khẩu quản trị", elem_id="chidao-admin-password",
+                                  scale=3)
+            login = gr.Button("Đăng nhập", scale=1, elem_id="chidao-admin-login")
+        admin_status = gr.Markdown()
+        with gr.Group(visible=False) as panel:
+            files = gr.File(label="Văn bản (txt, md, html, docx, pdf, jsonl)", file_count="multiple",
+                            elem_id="chidao-upload")
+            with gr.Row():
+                upload = gr.Button("Nạp và lập chỉ mục", variant="primary", elem_id="chidao-index")
+                reindex = gr.Button("Lập lại chỉ mục toàn bộ", elem_id="chidao-reindex")
+            report = gr.Markdown(elem_id="chidao-index-report")
+            with gr.Row():
+                csv_button = gr.Button("Xuất góp ý (CSV)", size="sm", elem_id="chidao-feedback-csv")
+                jsonl_button = gr.Button("Góp ý thành dòng test-set (JSONL)", size="sm")
+            export = gr.File(label="Tệp xuất", interactive=False, elem_id="chidao-export")
+
+    def sign_in(given: str, state: dict | None, request: gr.Request):
+        state = state or new_session()
+        ok = service.is_admin(request.headers, given)
+        state["admin"] = ok
+        if ok:
+            return state, gr.update(visible=True), "Đã đăng nhập quản trị.", ""
+        if not service.admin_configured:
+            return state, gr.update(visible=False), "Chưa bật quản trị: đặt CHIDAO_ADMIN_PASSWORD.", ""
+        return state, gr.update(visible=False), "Sai mật khẩu quản trị.", ""
+
+    def require_admin(state: dict | None, request: gr.Request) -> None:
+        if not ((state or {}).get("admin") or service.is_admin(request.headers)):
+            raise gr.Error("Chỉ quản trị viên được làm việc này.")
+
+    def describe(rep) -> str:
+        lines = [f"**{rep.summary()}**"]
+        lines += [f"- bỏ qua `{Path(f.source).name}`: {render.esc(f.reason)}" for f in rep.failed]
+        return "\n".join(lines)
+
+    def do_upload(paths, state, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+        require_admin(state, request)
+        if not paths:
+            return "Chưa chọn tệp nào.", gr.skip()
+        notes = []
+        for p in paths:
+            path = Path(p)
+            try:
+                service.save_upload(path.name, path.read_bytes())
+            except ValueError as exc:
+                notes.append(f"- từ chối {render.esc(str(exc))}")
+        progress(0, desc="Đang lập chỉ mục…")
+        try:
+            rep = service.index([service.settings.uploads_path], progress=True)
+        except RuntimeError as exc:
+            raise gr.Error(str(exc)) from None
+        return "\n".join([describe(rep), *notes]), rows()
+
+    def do_reindex(state, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+        require_admin(state, request)
+        progress(0, desc="Đang lập lại chỉ mục…")
+        try:
+            rep = service.reindex(progress=True)
+        except (RuntimeError, ValueError) as exc:
+            raise gr.Error(str(exc)) from None
+        return describe(rep), rows()
+
+    def export_feedback(kind: str):
+        def run(state, request: gr.Request):
+            require_admin(state, request)
+            folder = Path(tempfile.mkdtemp(prefix="chidao-export-"))
+            if kind == "csv":
+                path = folder / "chidao-feedback.csv"
+                path.write_text("\ufeff" + service.feedback.to_csv(), encoding="utf-8")
+            else:
+                path = folder / "chidao-feedback-testset.jsonl"
+                path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n"
+                                        for x in service.feedback.to_testset()), encoding="utf-8")
+            return str(path)
+        return run
+
+    login.click(sign_in, [password, session], [session, panel, admin_status, password], api_visibility="private")
+    password.submit(sign_in, [password, session], [session, panel, admin_status, password],
+                    api_visibility="private")
+    upload.click(do_upload, [files, session], [report, table], api_visibility="private")
+    reindex.click(do_reindex, [session], [report, table], api_visibility="private")
+    csv_button.click(export_feedback("csv"), [session], export, api_visibility="private")
+    jsonl_button.click(export_feedback("jsonl"), [session], export, api_visibility="private")
+    return rows, table
+
+
+def render_source(sources: list[str]) -> str:
+    first = sources[0] if sources else ""
+    name = Path(first.split("#", 1)[0]).name
+    rest = first.split("#", 1)[1] if "#" in first else ""
+    return name + (f"#{rest}" if rest else "") + (f" (+{len(sources) - 1})" if len(sources) > 1 else "")
+
+
+def _tasks_tab(service: Service):
+    from assistant import tasktable
+
+    with gr.Row():
+        agency = gr.Textbox(label="Đơn vị (chủ trì hoặc phối hợp)", placeholder="Bộ KH&CN, Bộ Y tế…")
+        after = gr.Textbox(label="Hạn từ ngày", placeholder="2026-04-01 hoặc 01/04/2026")
+        before = gr.Textbox(label="Hạn đến ngày", placeholder="2026-06-30")
+        doc = gr.Textbox(label="Văn bản", placeholder="một phần tên tệp hoặc tiêu đề")
+    with gr.Row():
+        apply = gr.Button("Lọc", variant="primary", elem_id="chidao-tasks-filter")
+        csv_button = gr.Button("Xuất CSV", size="sm")
+        xlsx_button = gr.Button("Xuất Excel", size="sm")
+    message = gr.Markdown()
+    table = gr.Dataframe(headers=TASK_HEADERS, interactive=False, wrap=True, elem_id="chidao-tasks")
+    export = gr.File(label="Tệp xuất", interactive=False)
+
+    def select(a, af, bf, d):
+        try:
+            return service.tasks(a, bf, af, d), ""
+        except ValueError as exc:
+            return None, f"⚠ {render.esc(str(exc))}"
+
+    def show(a, af, bf, d):
+        found, error = select(a, af, bf, d)
+        if found is None:
+            return gr.skip(), error
+        data = [[r["lead"], r["collaborators"], r["task"], r["deadline_text"], r["due_end"], r["conflict"],
+                 r["title"][:80]] for r in found]
+        return data, f"{len(found)} nhiệm vụ."
+
+    def export_tasks(kind: str):
+        def run(a, af, bf, d):
+            found, error = select(a, af, bf, d)
+            if found is None:
+                raise gr.Error(error)
+            path = Path(tempfile.mkdtemp(prefix="chidao-tasks-")) / f"nhiem-vu.{kind}"
+            if kind == "xlsx":
+                tasktable.to_xlsx(found, path)
+            else:
+                path.write_text(tasktable.to_csv(found), encoding="utf-8-sig")
+            return str(path)
+        return run
+
+    inputs = [agency, after, before, doc]
+    apply.click(show, inputs, [table, message], api_visibility="private")
+    for box in inputs:
+        box.submit(show, inputs, [table, message], api_visibility="private")
+    csv_button.click(export_tasks("csv"), inputs, export, api_visibility="private")
+    xlsx_button.click(export_tasks("xlsx"), inputs, export, api_visibility="private")
+    return show, inputs, table, message
+
+
+def full_app(service: Service) -> gr.Blocks:
+    """The staff app: chat with sources, documents, tasks, admin."""
+    with gr.Blocks(title="chidao — tra cứu văn bản chỉ đạo", analytics_enabled=False) as demo:
+        gr.Markdown("### chidao — trợ lý tra cứu văn bản chỉ đạo\nTrả lời từ các văn bản đã nạp, mỗi ý có trích "
+                    "dẫn. Không có trong văn bản thì nói rõ là không có.")
+        with gr.Tabs():
+            with gr.Tab("Hỏi đáp", id="chat"):
+                _chat(service, "ui", compact=False)
+            with gr.Tab("Văn bản", id="documents"):
+                document_rows, documents = _documents_tab(service)
+            with gr.Tab("Nhiệm vụ", id="tasks"):
+                show, inputs, table, message = _tasks_tab(service)
+        demo.load(show, inputs, [table, message], api_visibility="private")
+        demo.load(document_rows, None, documents, api_visibility="private")
+    demo.queue(default_concurrency_limit=2)
+    return demo
+
+
+def widget_app(service: Service) -> gr.Blocks:
+    """The compact chat for intranet pages (iframe or ``<gradio-app>``)."""
+    with gr.Blocks(title="chidao", analytics_enabled=False, elem_classes=["chidao-compact"]) as demo:
+        _chat(service, "widget", compact=True)
+    demo.queue(default_concurrency_limit=2)
+    return demo
+
+
+def _auth(service: Service) -> dict:
+    """Chat login by setting: the trusted proxy header, or names and passwords."""
+    settings = service.settings
+    if not settings.chat_login:
+        return {}
+    if settings.proxy_user_header:
+        header = settings.proxy_user_header.lower()
+        return {"auth_dependency": lambda request: request.headers.get(header) or None}
+    logins = settings.chat_logins()
+    if not logins:
+        raise ValueError("chat_login is on but there is no login: set CHIDAO_CHAT_USERS or CHIDAO_ADMIN_PASSWORD")
+    import hmac
+
+    def check(name: str, password: str) -> bool:
+        expected = logins.get(name)
+        return expected is not None and hmac.compare_digest(password.encode(), expected.encode())
+
+    return {"auth": check, "auth_message": "Đăng nhập để dùng chidao."}
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
+    """The whole web app: API routes, the widget at ``/widget``, the staff app at ``/``."""
+    settings = settings or Settings()
+    service = service or Service(settings)
+    app = create_api(service)
+    common = dict(css=CSS, theme=THEME, footer_links=["api"], run_history=False, ssr_mode=False,
+                  show_error=True, max_file_size=f"{settings.max_upload_mb}mb", server_name=settings.host,
+                  server_port=settings.port, **_auth(service))
+    gr.mount_gradio_app(app, widget_app(service), path="/widget", **common)
+    gr.mount_gradio_app(app, full_app(service), path="", **common)
+    return app
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None,
+          example_page: int | None = None) -> None:
+    """Run the app with uvicorn until interrupted (and the example host page on its own port)."""
+    import time
+
+    import uvicorn
+
+    started = time.perf_counter()
+    settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v})
+    app = create_app(settings)
+    if example_page:
+        _serve_example_page(settings, example_page)
+    log.warning("chidao ready in %.1f s on http://%s:%d", time.perf_counter() - started, settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+
+
+def _serve_example_page(settings: Settings, port: int) -> None:
+    """Serve examples/ on another port (another origin), to show the widget embedded."""
+    import functools
+    import http.server
+    import threading
+
+    folder = Path(__file__).resolve().parent / "examples"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer((settings.host, port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    log.warning("example intranet page: http://%s:%d/intranet.html?chidao=http://%s:%d",
+                settings.host, port, settings.host, settings.port)
