@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -30,6 +31,7 @@ CSS = render.STYLE + """
 #chidao-chat .chidao-answer a{color:#1d4ed8}
 .chidao-compact .gradio-container{padding:4px !important}
 footer{display:none !important}
+#chidao-tasks *, #chidao-docs * {font-family: system-ui, "DejaVu Sans", sans-serif !important}
 """
 THEME = gr.themes.Default(
     font=["system-ui", "Segoe UI", "DejaVu Sans", "sans-serif"],
@@ -222,7 +224,8 @@ def _documents_tab(service: Service):
         return [[d["title"], d["date"] or "", d["chunks"], d["tasks"], render_source(d["sources"])]
                 for d in service.documents()]
 
-    table = gr.Dataframe(headers=DOC_HEADERS, interactive=False, wrap=True, elem_id="chidao-docs")
+    table = gr.Dataframe(headers=DOC_HEADERS, interactive=False, wrap=True, elem_id="chidao-docs",
+                         column_widths=["45%", "10%", "8%", "9%", "28%"])
     refresh = gr.Button("Làm mới", size="sm")
     refresh.click(rows, None, table, api_visibility="private")
 
@@ -242,7 +245,7 @@ def _documents_tab(service: Service):
             with gr.Row():
                 csv_button = gr.Button("Xuất góp ý (CSV)", size="sm", elem_id="chidao-feedback-csv")
                 jsonl_button = gr.Button("Góp ý thành dòng test-set (JSONL)", size="sm")
-            export = gr.File(label="Tệp xuất", interactive=False, elem_id="chidao-export")
+            export = gr.File(label="Tệp xuất", interactive=False, elem_id="chidao-export", visible=False)
 
     def sign_in(given: str, state: dict | None, request: gr.Request):
         state = state or new_session()
@@ -301,7 +304,7 @@ def _documents_tab(service: Service):
                 path = folder / "chidao-feedback-testset.jsonl"
                 path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n"
                                         for x in service.feedback.to_testset()), encoding="utf-8")
-            return str(path)
+            return gr.update(value=str(path), visible=True)
         return run
 
     login.click(sign_in, [password, session], [session, panel, admin_status, password], api_visibility="private")
@@ -333,9 +336,10 @@ def _tasks_tab(service: Service):
         apply = gr.Button("Lọc", variant="primary", elem_id="chidao-tasks-filter")
         csv_button = gr.Button("Xuất CSV", size="sm")
         xlsx_button = gr.Button("Xuất Excel", size="sm")
-    message = gr.Markdown()
-    table = gr.Dataframe(headers=TASK_HEADERS, interactive=False, wrap=True, elem_id="chidao-tasks")
-    export = gr.File(label="Tệp xuất", interactive=False)
+    message = gr.Markdown(elem_id="chidao-tasks-count")
+    table = gr.Dataframe(headers=TASK_HEADERS, interactive=False, wrap=True, elem_id="chidao-tasks",
+                         column_widths=["13%", "13%", "30%", "11%", "9%", "9%", "15%"])
+    export = gr.File(label="Tệp xuất", interactive=False, visible=False)
 
     def select(a, af, bf, d):
         try:
@@ -361,7 +365,7 @@ def _tasks_tab(service: Service):
                 tasktable.to_xlsx(found, path)
             else:
                 path.write_text(tasktable.to_csv(found), encoding="utf-8-sig")
-            return str(path)
+            return gr.update(value=str(path), visible=True)
         return run
 
     inputs = [agency, after, before, doc]
@@ -433,19 +437,32 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None,
-          example_page: int | None = None) -> None:
-    """Run the app with uvicorn until interrupted (and the example host page on its own port)."""
+          example_page: int | None = None, started: float | None = None) -> None:
+    """Run the app with uvicorn until interrupted (and the example host page on its own port).
+    ``started``: a ``time.perf_counter()`` reading of when the command began, for the ready message."""
     import time
 
     import uvicorn
 
-    started = time.perf_counter()
+    started = started if started is not None else time.perf_counter()
     settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v})
     app = create_app(settings)
     if example_page:
         _serve_example_page(settings, example_page)
-    log.warning("chidao ready in %.1f s on http://%s:%d", time.perf_counter() - started, settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    server = uvicorn.Server(config)
+
+    def announce() -> None:  # once the socket is bound, not before
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if server.started:
+            print(f"chidao ready in {time.perf_counter() - started:.1f} s: http://{settings.host}:{settings.port}",
+                  file=sys.stderr, flush=True)
+
+    import threading
+
+    threading.Thread(target=announce, daemon=True).start()
+    server.run()
 
 
 def _serve_example_page(settings: Settings, port: int) -> None:
@@ -458,5 +475,5 @@ def _serve_example_page(settings: Settings, port: int) -> None:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer((settings.host, port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    log.warning("example intranet page: http://%s:%d/intranet.html?chidao=http://%s:%d",
-                settings.host, port, settings.host, settings.port)
+    print(f"example intranet page: http://{settings.host}:{port}/intranet.html"
+          f"?chidao=http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)

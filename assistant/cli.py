@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from assistant.settings import Settings
 log = logging.getLogger("chidao")
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+_STARTED = time.perf_counter()  # when the command began (imports of this module are light)
 
 
 def _display(source: str) -> str:
@@ -265,7 +267,7 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         import ui
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(f"{exc}; the web app needs gradio: pip install -e .") from None
-    ui.serve(settings, host=args.host, port=args.port, example_page=args.example_page)
+    ui.serve(settings, host=args.host, port=args.port, example_page=args.example_page, started=_STARTED)
     return EXIT_OK
 
 

@@ -154,8 +154,11 @@ def testset_line(f: Feedback) -> dict | None:
         facts: list[str] = []
         for c in f.citations:
             quote = c.get("quote", "")
-            found = [m.value for m in find_deadlines(quote)] + [m.value for m in find_agencies(quote)]
-            facts += [v for v in found if v in f.answer and v not in facts]
+            for mention in find_deadlines(quote) + find_agencies(quote):
+                # the answer may give a deadline in its canonical form ("quý 3/2026", not "trong quý III/2026")
+                shown = next((v for v in (mention.value, mention.canonical) if v in f.answer), None)
+                if shown and shown not in facts:
+                    facts.append(shown)
         line["must"] = [[v] for v in facts[:4]]
         line["sources"] = sorted({Path(c["source"].split("#", 1)[0]).name for c in f.citations if c.get("source")})
     if f.comment:

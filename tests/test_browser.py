@@ -1,0 +1,298 @@
+"""The web app in a real browser: Debian's Chromium driven by Playwright (never `playwright install`).
+
+Screenshots go to ``test-artifacts/`` (or ``$CHIDAO_ARTIFACTS``). Every page of every test records its
+requests, and the test fails if any left this machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLE
+from tests.web_support import XSS_DOC, free_port, running_app
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--disable-default-apps",
+        "--disable-features=Translate,OptimizationHints,MediaRouter"]
+ARTIFACTS = Path(os.environ.get("CHIDAO_ARTIFACTS", ROOT / "test-artifacts"))
+QUESTION = "Bộ Công an phải trình Chương trình tổng thể triển khai Đề án 06 khi nào?"
+ANSWER = "#chidao-chat .chidao-answer:not(.chidao-pending)"
+ADMIN = "mat-khau-quan-tri"
+
+
+@pytest.fixture(scope="module")
+def host_page():
+    """examples/ served on another port: another origin, as an intranet portal would be."""
+    handler = functools.partial(_QuietHandler, directory=str(ROOT / "examples"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None: ...
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory, models_dir, embedder, host_page):
+    from assistant.settings import Settings
+
+    root = tmp_path_factory.mktemp("browser")
+    corpus = root / "corpus"
+    shutil.copytree(SAMPLE, corpus)
+    (corpus / "xss.txt").write_text(XSS_DOC, encoding="utf-8")
+    settings = Settings(home=root / "home", models_dir=models_dir, port=free_port(), admin_password=ADMIN,
+                        embed_origins=host_page)
+    with running_app(settings, embedder, [corpus]) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CHIDAO_REQUIRE_BROWSER"):
+            pytest.fail("/usr/bin/chromium is missing (apt-get install chromium)")
+        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser, web, request):
+    """A fresh browser profile per test; afterwards: a screenshot of each page, and no request may
+    have left the machine."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="vi-VN")
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=web.url)
+    requested: list[str] = []
+    ctx.on("request", lambda r: requested.append(r.url))
+    yield ctx
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for i, page in enumerate(ctx.pages):
+        if not page.is_closed():
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{i}.png"), full_page=True)
+    ctx.close()
+    outside = [u for u in requested if urlparse(u).scheme in ("http", "https", "ws", "wss")
+               and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
+    assert not outside, f"the page requested non-loopback URLs: {outside}"
+    assert requested, "no request was recorded"
+
+
+@pytest.fixture
+def page(context, web):
+    page = context.new_page()
+    page.goto(web.url + "/")
+    page.wait_for_selector("#chidao-question textarea")
+    return page
+
+
+def ask(page, question: str, root: str = ""):
+    box = f"{root} #chidao-question textarea".strip()
+    before = page.locator(f"{root} {ANSWER}".strip()).count()
+    page.fill(box, question)
+    started = time.perf_counter()
+    page.press(box, "Enter")
+    answers = page.locator(f"{root} {ANSWER}".strip())
+    answers.nth(before).wait_for(timeout=30000)
+    return answers.nth(before), time.perf_counter() - started
+
+
+def test_ask_shows_a_cited_answer_with_sources(page, web):
+    answer, seconds = ask(page, QUESTION)
+    print(f"first answer shown {seconds:.2f} s after Enter")
+    assert "tháng 3" in answer.inner_text()
+    link = answer.locator("a.chidao-cite").first
+    assert link.inner_text() == "[1]"
+    assert link.get_attribute("href").startswith(web.url + "/doc/")
+    card = page.locator("#chidao-sources .chidao-source").first
+    card.wait_for()
+    quote = web.service.ask(QUESTION).citations[0].quote
+    assert card.locator("mark").inner_text().strip() == quote
+    assert "[1]" in card.inner_text()
+
+
+def test_opening_a_source_shows_the_document_at_the_passage(page, context, web):
+    answer, _ = ask(page, QUESTION)
+    with context.expect_page() as opened:
+        answer.locator("a.chidao-cite").first.click()
+    viewer = opened.value
+    viewer.wait_for_selector("mark#passage")
+    quote = web.service.ask(QUESTION).citations[0].quote
+    assert viewer.inner_text("mark#passage") == quote
+    visible = viewer.evaluate("() => { const r = document.getElementById('passage').getBoundingClientRect();"
+                              " return r.top >= 0 && r.top < window.innerHeight; }")
+    assert visible, "the viewer did not scroll to the passage"
+    assert len(viewer.inner_text(".text")) > 5 * len(quote)  # the whole document, not the passage alone
+
+
+def test_feedback_is_stored_with_the_answer(page, web):
+    answer, _ = ask(page, QUESTION)
+    before = {f.id for f in web.service.feedback.all()}
+    page.locator("#chidao-chat button[aria-label='Like']").last.click()
+    page.wait_for_function("() => document.querySelector('#chidao-feedback-status')?.innerText.includes('ghi nhận')")
+    page.fill("#chidao-comment textarea", "Đúng hạn, cảm ơn.")
+    page.click("#chidao-send-comment")
+    page.wait_for_function("() => document.querySelector('#chidao-feedback-status')?.innerText.includes('lưu góp ý')")
+    new = [f for f in web.service.feedback.all() if f.id not in before]
+    assert len(new) == 1
+    stored = new[0]
+    assert stored.rating == 1 and stored.question == QUESTION and stored.comment == "Đúng hạn, cảm ơn."
+    assert stored.citations and stored.citations[0]["n"] == 1 and "tháng 3" in stored.answer
+    assert stored.channel == "ui" and stored.settings["retrieval"] == web.settings.retrieval
+
+
+def test_refusal_is_a_clear_notice(page):
+    answer, _ = ask(page, "Bộ Ngoại giao phải phóng tàu vũ trụ lên sao Hỏa khi nào?")
+    notice = answer.locator(".chidao-notice")
+    assert notice.is_visible() and "Không tìm thấy" in notice.inner_text()
+    assert answer.locator("a.chidao-cite").count() == 0
+    assert "chidao-refused" in answer.get_attribute("class")
+
+
+def test_conflicting_deadlines_side_by_side(page):
+    q = "Cơ sở dữ liệu thanh tra kiểm soát tài sản, thu nhập của cán bộ, công chức phải hoàn thành khi nào?"
+    answer, _ = ask(page, q)
+    assert answer.locator(".chidao-conflict-notice").is_visible()
+    cells = answer.locator(".chidao-conflicts td").all_inner_texts()
+    assert len(cells) == 2 and cells[0] != cells[1]
+    assert answer.locator(".chidao-conflicts th a.chidao-cite").count() == 2
+
+
+def test_copy_new_chat_and_follow_up(page, web):
+    answer, _ = ask(page, "Ai chủ trì xây dựng Cơ sở dữ liệu ngành Y tế?")
+    assert "Bộ Y tế" in answer.inner_text()
+    follow, _ = ask(page, "Hạn hoàn thành khi nào?")
+    assert "quý 3/2026" in follow.inner_text()
+    page.click("#chidao-copy")
+    page.wait_for_function("() => document.querySelector('#chidao-copy')?.dataset.copied === '1'")
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert "quý 3/2026" in copied and "Nguồn:" in copied and "[1]" in copied and "«" in copied
+    page.click("#chidao-new")
+    page.wait_for_function("() => document.querySelectorAll('#chidao-chat .chidao-answer').length === 0")
+    fresh, _ = ask(page, "Hạn hoàn thành khi nào?")  # no history any more: nothing to follow up on
+    assert "Bộ Y tế" not in fresh.inner_text()
+
+
+def test_example_questions_on_first_load(page):
+    examples = page.locator("button:has-text('Bộ Công an phải trình')")
+    assert examples.count() >= 1
+    examples.first.click()
+    page.wait_for_function("() => document.querySelector('#chidao-question textarea').value.includes('Đề án 06')")
+    answer, _ = ask(page, page.input_value("#chidao-question textarea"))
+    assert answer.locator("a.chidao-cite").count() >= 1
+
+
+def test_widget_embedded_from_another_origin(context, web, host_page):
+    page = context.new_page()
+    page.goto(f"{host_page}/intranet.html?chidao={web.url}")
+    component = "gradio-app"
+    page.wait_for_selector(f"{component} #chidao-question textarea", timeout=30000)
+    answer, seconds = ask(page, QUESTION, root=component)
+    print(f"web component answered in {seconds:.2f} s")
+    assert "tháng 3" in answer.inner_text() and answer.locator("a.chidao-cite").count() >= 1
+    frame = page.frame_locator("iframe")
+    frame.locator("#chidao-question textarea").fill(QUESTION)
+    frame.locator("#chidao-question textarea").press("Enter")
+    in_frame = frame.locator(ANSWER).first
+    in_frame.wait_for(timeout=30000)
+    assert "tháng 3" in in_frame.inner_text()
+    assert urlparse(page.url).port != urlparse(web.url).port  # really another origin
+
+
+def test_a_hostile_document_renders_as_text_everywhere(context, page, web):
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    answer, _ = ask(page, "Ai chủ trì xây dựng Cổng dữ liệu kiểm thử an toàn?")
+    assert "<script>" in answer.inner_text()  # shown, as text
+    sources = page.locator("#chidao-sources")
+    assert "<img" in sources.inner_text() or "<script>" in sources.inner_text()
+    for root in ("#chidao-chat", "#chidao-sources"):
+        assert page.locator(f"{root} script").count() == 0
+        assert page.locator(f"{root} img[onerror]").count() == 0
+        assert page.locator(f"{root} a[href^='javascript']").count() == 0
+    with context.expect_page() as opened:
+        answer.locator("a.chidao-cite").first.click()
+    viewer = opened.value
+    viewer.wait_for_selector("mark#passage")
+    assert "<script>" in viewer.inner_text("body")
+    assert viewer.locator("body script, body img, a[href^='javascript']").count() == 0
+    widget = context.new_page()
+    widget.goto(web.url + "/widget/")
+    widget.wait_for_selector("#chidao-question textarea")
+    in_widget, _ = ask(widget, "Ai chủ trì xây dựng Cổng dữ liệu kiểm thử an toàn?")
+    assert "<script>" in in_widget.inner_text()
+    for p in (page, viewer, widget):
+        assert p.evaluate("() => window.__chidao_xss === undefined")
+    assert not dialogs
+
+
+def test_documents_tab_and_admin_upload(page, web, tmp_path):
+    page.get_by_role("tab", name="Văn bản").click()
+    page.wait_for_function("() => document.querySelector('#chidao-docs')?.innerText.includes('Thông báo kết luận')")
+    page.get_by_text("Quản trị (nạp văn bản").click()
+    page.fill("#chidao-admin-password input", "sai")
+    page.click("#chidao-admin-login")
+    page.get_by_text("Sai mật khẩu quản trị").wait_for()
+    assert not page.locator("#chidao-upload").is_visible()
+    page.fill("#chidao-admin-password input", ADMIN)
+    page.click("#chidao-admin-login")
+    page.locator("#chidao-upload").wait_for()
+    upload = tmp_path / "thong-bao-moi.txt"
+    upload.write_text("Thông báo thử nghiệm.\n\nBộ Tư pháp chủ trì rà soát Bộ thủ tục thử nghiệm, hoàn thành trong "
+                      "tháng 10/2026.\n", encoding="utf-8")
+    page.locator("#chidao-upload input[type=file]").set_input_files(str(upload))
+    page.locator("#chidao-upload").get_by_text("thong-bao-moi.txt").first.wait_for()
+    page.click("#chidao-index")
+    page.wait_for_function("() => document.querySelector('#chidao-index-report')?.innerText.includes('1 added')",
+                           timeout=60000)
+    page.wait_for_function("() => document.querySelector('#chidao-docs')?.innerText.includes('Thông báo thử nghiệm')")
+    assert any(Path(s).name == "thong-bao-moi.txt" for d in web.service.documents() for s in d["sources"])
+    web.service.feedback.add({"question": "Câu hỏi xuất thử?", "answer": "x", "citations": []}, -1, "sai hạn")
+    page.click("#chidao-feedback-csv")
+    link = page.locator("#chidao-export a[href*='chidao-feedback.csv']").first
+    link.wait_for()
+    import httpx
+
+    exported = httpx.get(link.get_attribute("href")).content.decode("utf-8-sig")
+    assert "Câu hỏi xuất thử?" in exported and "sai hạn" in exported
+
+
+def test_tasks_tab_filters(page, web):
+    page.get_by_role("tab", name="Nhiệm vụ").click()
+    every, health = len(web.service.tasks()), len(web.service.tasks(agency="Bộ Y tế"))
+    assert 0 < health < every
+    count = "document.querySelector('#chidao-tasks-count')?.innerText"
+    page.wait_for_function(f"() => {count}?.includes('{every} nhiệm vụ')")
+    page.get_by_label("Đơn vị (chủ trì hoặc phối hợp)").fill("Bộ Y tế")
+    page.click("#chidao-tasks-filter")
+    page.wait_for_function(f"() => {count}?.includes('{health} nhiệm vụ')")
+    grid = page.locator("#chidao-tasks [role=grid]")
+    assert grid.get_attribute("aria-rowcount") == str(health + 1)  # with the header row
+    rows = page.locator("#chidao-tasks div[role=row]").all_inner_texts()
+    assert len(rows) == health and all("Bộ Y tế" in r for r in rows)
+    page.get_by_role("button", name="Xuất CSV").click()
+    link = page.locator("a[href*='nhiem-vu.csv']").first
+    link.wait_for()
+    import httpx
+
+    exported = httpx.get(link.get_attribute("href")).content.decode("utf-8-sig").splitlines()
+    assert len(exported) == health + 1 and all("Bộ Y tế" in line for line in exported[1:])
+    page.get_by_label("Hạn đến ngày").fill("không phải ngày")
+    page.click("#chidao-tasks-filter")
+    page.wait_for_function(f"() => {count}?.includes('⚠')")
