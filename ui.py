@@ -446,7 +446,9 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None,
 
     started = started if started is not None else time.perf_counter()
     settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v})
-    app = create_app(settings)
+    service = Service(settings)
+    service.warm_up()
+    app = create_app(settings, service)
     if example_page:
         _serve_example_page(settings, example_page)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")

