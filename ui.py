@@ -95,7 +95,7 @@ class ChatHandlers:
         messages += [{"role": "user", "content": render.user_html(question)},
                      {"role": "assistant", "content": render.pending_html()}]
         yield messages, "", gr.skip(), session, gr.skip()
-        text = ""
+        text, answer = "", None
         try:
             for item in self.service.stream(question, session["history"]):
                 if isinstance(item, str):
@@ -105,8 +105,13 @@ class ChatHandlers:
                         yield messages, "", gr.skip(), session, gr.skip()
                     continue
                 answer = item.to_dict()
-        except ValueError as exc:
-            messages[-1] = {"role": "assistant", "content": render.pending_html(f"Không hỏi được: {exc}")}
+        except Exception as exc:  # the chat stays usable; the log has the details
+            if not isinstance(exc, ValueError):
+                log.exception("answering %r failed", question)
+            answer = None
+            text = f"Không trả lời được câu hỏi này: {exc}"
+        if answer is None:
+            messages[-1] = {"role": "assistant", "content": render.error_html(text or "Không có câu trả lời.")}
             yield messages, "", gr.skip(), session, gr.skip()
             return
         messages[-1] = {"role": "assistant", "content": render.answer_html(answer, base)}
@@ -217,7 +222,7 @@ def _chat(service: Service, channel: str, compact: bool):
     gr.api(ask, api_name="ask")
 
 
-def _documents_tab(service: Service):
+def _documents_tab(service: Service, demo: gr.Blocks):
     session = gr.State(None)
 
     def rows():
@@ -307,6 +312,21 @@ def _documents_tab(service: Service):
             return gr.update(value=str(path), visible=True)
         return run
 
+    def proxy_admin(state: dict | None, request: gr.Request):
+        """An admin named by the trusted proxy header sees the admin panel without a password."""
+        if not service.is_admin(request.headers):
+            if service.settings.admin_password:
+                hint = "Đăng nhập bằng mật khẩu quản trị để nạp văn bản và lập chỉ mục."
+            elif service.admin_configured:
+                hint = "Quản trị dành cho tài khoản được cấp quyền (CHIDAO_ADMIN_USERS)."
+            else:
+                hint = "Chưa bật quản trị: đặt CHIDAO_ADMIN_PASSWORD."
+            return gr.skip(), gr.skip(), hint
+        state = state or new_session()
+        state["admin"] = True
+        return state, gr.update(visible=True), f"Quản trị: {render.esc(service.user(request.headers))}"
+
+    demo.load(proxy_admin, [session], [session, panel, admin_status], api_visibility="private")
     login.click(sign_in, [password, session], [session, panel, admin_status, password], api_visibility="private")
     password.submit(sign_in, [password, session], [session, panel, admin_status, password],
                     api_visibility="private")
@@ -386,7 +406,7 @@ def full_app(service: Service) -> gr.Blocks:
             with gr.Tab("Hỏi đáp", id="chat"):
                 _chat(service, "ui", compact=False)
             with gr.Tab("Văn bản", id="documents"):
-                document_rows, documents = _documents_tab(service)
+                document_rows, documents = _documents_tab(service, demo)
             with gr.Tab("Nhiệm vụ", id="tasks"):
                 show, inputs, table, message = _tasks_tab(service)
         demo.load(show, inputs, [table, message], api_visibility="private")
@@ -433,7 +453,28 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                   server_port=settings.port, **_auth(service))
     gr.mount_gradio_app(app, widget_app(service), path="/widget", **common)
     gr.mount_gradio_app(app, full_app(service), path="", **common)
+    app.state.signed_in = _signed_in(settings, [r.app for r in app.routes if hasattr(r.app, "tokens")])
     return app
+
+
+def _signed_in(settings: Settings, gradio_apps: list):
+    """Whether a request passes the chat login, for chidao's own routes (document viewer, API without a
+    token). With a proxy header, its presence; with names and passwords, the session cookie that Gradio's
+    login set (Gradio names it ``access-token[-unsecure]-<cookie_id>`` and keeps its tokens in memory)."""
+    header = (settings.proxy_user_header or "").lower()
+
+    def check(request) -> bool:
+        if not settings.chat_login:
+            return True
+        if header:
+            return bool(request.headers.get(header))
+        for sub in gradio_apps:
+            for name in (f"access-token-{sub.cookie_id}", f"access-token-unsecure-{sub.cookie_id}"):
+                if request.cookies.get(name) in sub.tokens:
+                    return True
+        return False
+
+    return check
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None,

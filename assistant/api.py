@@ -67,6 +67,11 @@ def create_api(service: Service) -> FastAPI:
                        allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
     ancestors = frame_ancestors(service)
 
+    def signed_in(request: Request) -> bool:
+        """Whether the chat login lets this request in (the web app sets ``app.state.signed_in``)."""
+        check = getattr(app.state, "signed_in", None)
+        return True if check is None else bool(check(request))
+
     @app.middleware("http")
     async def embedding_policy(request: Request, call_next):
         response = await call_next(request)
@@ -80,6 +85,9 @@ def create_api(service: Service) -> FastAPI:
 
     def token(request: Request) -> None:
         if settings.api_token is None:
+            if settings.chat_login and not signed_in(request):
+                raise HTTPException(401, "sign in first (chat login is on), or use an API token "
+                                         "(CHIDAO_API_TOKEN, header 'Authorization: Bearer <token>')")
             return
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         expected = settings.api_token.get_secret_value().encode()
@@ -204,8 +212,10 @@ def create_api(service: Service) -> FastAPI:
         return PlainTextResponse("\n".join(lines) + ("\n" if lines else ""), media_type="application/x-ndjson")
 
     @app.get("/doc/{doc_id}", response_class=HTMLResponse, tags=["văn bản"])
-    def document(doc_id: str, start: int | None = None, end: int | None = None) -> HTMLResponse:
+    def document(request: Request, doc_id: str, start: int | None = None, end: int | None = None) -> HTMLResponse:
         """The document viewer: the whole text, the cited passage highlighted and scrolled to."""
+        if settings.chat_login and not signed_in(request):
+            raise HTTPException(401, "sign in to the chat first")
         doc = service.assistant.docstore.document(doc_id)
         if doc is None:
             raise HTTPException(404, f"no document {doc_id!r} in the index")

@@ -114,6 +114,11 @@ def pending_html(text: str = "") -> str:
     return f'<div class="chidao-answer chidao-pending">{esc_lines(text)}</div>'
 
 
+def error_html(message: str) -> str:
+    """A failure shown in the chat (the question could not be answered at all)."""
+    return f'<div class="chidao-answer chidao-error"><div class="chidao-notice">⚠ {esc_lines(message)}</div></div>'
+
+
 def user_html(question: str) -> str:
     return esc_lines(question)
 

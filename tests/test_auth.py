@@ -32,9 +32,14 @@ def test_chat_login_with_names_and_passwords(tmp_path, models_dir, embedder):
             bad = c.post("/login", data={"username": "lan", "password": "sai"})
             assert bad.status_code == 400
             assert c.get("/config").status_code == 401
+            doc_id = web.service.documents()[0]["doc_id"]
+            assert c.get(f"/doc/{doc_id}").status_code == 401  # the viewer follows the chat login
+            assert c.get("/api/documents").status_code == 401  # so does the API without a token
             ok = c.post("/login", data={"username": "lan", "password": "mat-khau-1"})
             assert ok.status_code == 200
             assert c.get("/config").status_code == 200
+            assert c.get(f"/doc/{doc_id}").status_code == 200
+            assert len(c.get("/api/documents").json()) == 2
         with httpx.Client(base_url=web.url) as c:  # the admin signs in as 'admin'
             assert c.post("/login", data={"username": "admin", "password": "quan-tri"}).status_code == 200
             assert c.get("/config").status_code == 200
@@ -45,6 +50,9 @@ def test_trusted_proxy_header_signs_in_and_names_admins(tmp_path, models_dir, em
               admin_users="chanh.vp") as web:
         assert httpx.get(f"{web.url}/config").status_code == 401
         assert httpx.get(f"{web.url}/config", headers={"X-Forwarded-User": "nhan.vien"}).status_code == 200
+        doc = f"{web.url}/doc/{web.service.documents()[0]['doc_id']}"
+        assert httpx.get(doc).status_code == 401
+        assert httpx.get(doc, headers={"X-Forwarded-User": "nhan.vien"}).status_code == 200
         csv = f"{web.url}/api/feedback.csv"
         assert httpx.get(csv, headers={"X-Forwarded-User": "nhan.vien"}).status_code == 403
         assert httpx.get(csv, headers={"X-Forwarded-User": "chanh.vp"}).status_code == 200

@@ -215,6 +215,22 @@ def test_widget_embedded_from_another_origin(context, web, host_page):
     assert urlparse(page.url).port != urlparse(web.url).port  # really another origin
 
 
+def test_pages_of_other_origins_cannot_frame_the_widget(context, web):
+    handler = functools.partial(_QuietHandler, directory=str(ROOT / "examples"))
+    stranger = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=stranger.serve_forever, daemon=True).start()
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{stranger.server_address[1]}/intranet.html?chidao={web.url}")
+        page.wait_for_load_state("load")
+        framed = [f for f in page.frames if f is not page.main_frame]
+        # frame-ancestors does not list this origin: Chromium shows its error page instead of the widget
+        assert [f.url for f in framed] == ["chrome-error://chromewebdata/"]
+        assert page.locator("gradio-app #chidao-question").count() == 0  # CORS refuses the web component too
+    finally:
+        stranger.shutdown()
+
+
 def test_a_hostile_document_renders_as_text_everywhere(context, page, web):
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -237,6 +253,9 @@ def test_a_hostile_document_renders_as_text_everywhere(context, page, web):
     widget.wait_for_selector("#chidao-question textarea")
     in_widget, _ = ask(widget, "Ai chủ trì xây dựng Cổng dữ liệu kiểm thử an toàn?")
     assert "<script>" in in_widget.inner_text()
+    page.get_by_role("tab", name="Văn bản").click()
+    page.wait_for_function("() => document.querySelector('#chidao-docs')?.innerText.includes('<img src=x')")
+    assert page.locator("#chidao-docs img").count() == 0
     for p in (page, viewer, widget):
         assert p.evaluate("() => window.__chidao_xss === undefined")
     assert not dialogs
@@ -296,3 +315,27 @@ def test_tasks_tab_filters(page, web):
     page.get_by_label("Hạn đến ngày").fill("không phải ngày")
     page.click("#chidao-tasks-filter")
     page.wait_for_function(f"() => {count}?.includes('⚠')")
+
+
+def test_a_proxy_named_admin_gets_the_admin_panel(browser, tmp_path, models_dir, embedder):
+    from assistant.settings import Settings
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SAMPLE, corpus)
+    settings = Settings(home=tmp_path / "home", models_dir=models_dir, port=free_port(), chat_login=True,
+                        proxy_user_header="X-Forwarded-User", admin_users="chanh.vp")
+    with running_app(settings, embedder, [corpus]) as app:
+        for user, admin in (("chanh.vp", True), ("nhan.vien", False)):
+            ctx = browser.new_context(extra_http_headers={"X-Forwarded-User": user})
+            page = ctx.new_page()
+            page.goto(app.url + "/")
+            page.get_by_role("tab", name="Văn bản").click()
+            page.get_by_text("Quản trị (nạp văn bản").click()
+            if admin:
+                page.locator("#chidao-upload").wait_for()
+                assert page.get_by_text("Quản trị: chanh.vp").is_visible()
+            else:
+                page.get_by_text("Quản trị dành cho tài khoản được cấp quyền").wait_for()  # the load event ran
+                assert not page.locator("#chidao-upload").is_visible()
+            page.screenshot(path=str(ARTIFACTS / f"proxy-admin-{user}.png"), full_page=True)
+            ctx.close()
