@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from index.docstore import DocStore
@@ -183,7 +184,9 @@ def document_page(doc, start: int | None, end: int | None, frame_ancestors: str)
     else:
         body = html.escape(text)
     meta = " · ".join(html.escape(x) for x in (doc.date or "", doc.issuer or "") if x)
-    sources = "<br>".join(html.escape(s) for s in doc.sources)
+    # file names (and bulk-record ids), not the server's folders
+    sources = "<br>".join(html.escape(Path(s.split("#", 1)[0]).name + ("#" + s.split("#", 1)[1] if "#" in s else ""))
+                          for s in doc.sources)
     return f"""<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(doc.title[:120])}</title>

@@ -221,12 +221,13 @@ def test_pages_of_other_origins_cannot_frame_the_widget(context, web):
     threading.Thread(target=stranger.serve_forever, daemon=True).start()
     try:
         page = context.new_page()
-        page.goto(f"http://127.0.0.1:{stranger.server_address[1]}/intranet.html?chidao={web.url}")
+        with page.expect_console_message(lambda m: "CORS policy" in m.text, timeout=30000):
+            page.goto(f"http://127.0.0.1:{stranger.server_address[1]}/intranet.html?chidao={web.url}")
         page.wait_for_load_state("load")
         framed = [f for f in page.frames if f is not page.main_frame]
         # frame-ancestors does not list this origin: Chromium shows its error page instead of the widget
         assert [f.url for f in framed] == ["chrome-error://chromewebdata/"]
-        assert page.locator("gradio-app #chidao-question").count() == 0  # CORS refuses the web component too
+        assert page.locator("gradio-app #chidao-question").count() == 0  # CORS refused the web component's loader
     finally:
         stranger.shutdown()
 
