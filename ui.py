@@ -50,8 +50,7 @@ TASK_HEADERS = ["Chủ trì", "Phối hợp", "Nhiệm vụ", "Thời hạn", "H
 
 def new_session() -> dict:
     """A conversation: plain-text history for the answerer, the answers by chat message index."""
-    return {"id": uuid.uuid4().hex[:12], "history": [], "answers": {}, "last": None, "feedback": {},
-            "admin": False}
+    return {"id": uuid.uuid4().hex[:12], "history": [], "answers": {}, "feedback": {}, "rated": None}
 
 
 def _base(request: gr.Request | None, settings: Settings) -> str:
@@ -116,17 +115,13 @@ class ChatHandlers:
             return
         messages[-1] = {"role": "assistant", "content": render.answer_html(answer, base)}
         session["answers"][str(len(messages) - 1)] = answer
-        session["last"] = answer
         session["history"] = session["history"] + [{"role": "user", "content": question},
                                                    {"role": "assistant", "content": answer["answer"]}]
         yield (messages, "", render.sources_html(answer, self.service.assistant.docstore, base), session,
                render.plain_text(answer))
 
     def new_chat(self, session: dict | None):
-        fresh = new_session()
-        if session:
-            fresh["admin"] = session.get("admin", False)
-        return [], "", render.sources_html(None, self.service.assistant.docstore, ""), fresh, ""
+        return [], "", render.sources_html(None, self.service.assistant.docstore, ""), new_session(), ""
 
     def like(self, session: dict | None, data: gr.LikeData, request: gr.Request):
         """Thumbs up/down on an answer: stored (or changed) at once, with the question and citations."""
@@ -137,9 +132,11 @@ class ChatHandlers:
             return session, "Chỉ đánh giá được câu trả lời của trợ lý."
         liked = data.liked
         rating = 1 if liked is True or liked == "Like" else -1 if liked is False or liked == "Dislike" else None
-        if rating is None:
-            return session, "Đã bỏ đánh giá."
         key = str(index)
+        if rating is None:  # the thumb was taken back: keep the row (and any comment), without a rating
+            if key in session["feedback"]:
+                self.service.feedback.update(session["feedback"][key], rating=None)
+            return session, "Đã bỏ đánh giá."
         if key in session["feedback"]:
             self.service.feedback.update(session["feedback"][key], rating=rating)
         else:
@@ -516,7 +513,11 @@ def _serve_example_page(settings: Settings, port: int) -> None:
 
     folder = Path(__file__).resolve().parent / "examples"
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer((settings.host, port), handler)
+    try:
+        server = http.server.ThreadingHTTPServer((settings.host, port), handler)
+    except OSError as exc:  # the example is a convenience: the app starts anyway
+        print(f"example intranet page not served on port {port}: {exc}", file=sys.stderr, flush=True)
+        return
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"example intranet page: http://{settings.host}:{port}/intranet.html"
           f"?chidao=http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)

@@ -90,10 +90,13 @@ class FeedbackStore:
             )
             return int(cur.lastrowid)
 
-    def update(self, feedback_id: int, *, rating: int | None = None, comment: str | None = None) -> bool:
-        """Change the rating or add the comment of an existing row; False when there is no such row."""
+    def update(self, feedback_id: int, *, rating: int | None = ..., comment: str | None = None) -> bool:  # type: ignore[assignment]
+        """Change the rating (``None`` takes it back) or the comment of an existing row; False when there
+        is no such row. Arguments left out are not changed."""
+        if rating is not ... and rating not in (1, -1, None):
+            raise ValueError("rating must be 1 (up), -1 (down) or None (taken back)")
         sets, values = ["updated = ?"], [time.time()]
-        if rating is not None:
+        if rating is not ...:
             sets.append("rating = ?")
             values.append(rating)
         if comment is not None:

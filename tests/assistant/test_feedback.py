@@ -36,7 +36,9 @@ def test_add_update_and_read_back(store):
     assert row.rating == 1 and row.comment == "đúng" and row.citations == ANSWER["citations"]
     assert row.settings == {"answer_backend": "extractive"} and row.session == "s1"
     store.update(fid, rating=-1)
-    assert store.get(fid).rating == -1
+    assert store.get(fid).rating == -1 and store.get(fid).comment == "đúng"
+    store.update(fid, rating=None)  # taken back
+    assert store.get(fid).rating is None and store.get(fid).comment == "đúng"
     with pytest.raises(ValueError):
         store.add(ANSWER, 5)
 
