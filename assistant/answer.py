@@ -28,6 +28,18 @@ log = logging.getLogger(__name__)
 
 REFUSAL = "Không tìm thấy thông tin này trong các văn bản đã nạp."
 _PERSON = re.compile(rf"(?<!\w)[{VIET_UPPER}]\w+(?:\s+[{VIET_UPPER}]\w+){{2,3}}")
+# When something happens relative to something else ("sau học kỳ 1", "khi kết thúc thời hạn",
+# "không quá 01 năm", "hằng năm"): an answer to "khi nào / bao lâu" where no calendar date is given.
+_TIME_UNIT = r"(?:ngày|tuần|tháng|năm|quý|học kỳ|học kì|năm học|giờ)"
+_RELATIVE_TIME = re.compile(
+    rf"(?<!\w)(?:(?:sau|trước|trong vòng|trong|không quá|tối đa|tối thiểu|ít nhất|chậm nhất)\s+)?"
+    rf"\d+(?:[.,]\d+)?\s*{_TIME_UNIT}(?!\w)(?:\s+(?:trước|sau)\s+khi\s+[^,.;:]+)?"
+    rf"|(?<!\w)(?:sau|trước)\s+khi\s+[^,.;:]+"
+    rf"|(?<!\w)(?:sau|trước|đầu|cuối|giữa)\s+(?:mỗi\s+)?(?:học kỳ|học kì|năm học|khóa học|đợt)(?!\w)[^,.;:]{{0,24}}"
+    rf"|(?<!\w)khi\s+(?:kết thúc|hết|bắt đầu|hoàn thành|có quyết định|được)(?!\w)[^,.;:]*"
+    rf"|(?<!\w)(?:hằng|hàng|mỗi)\s+(?:năm|tháng|tuần|quý|học kỳ|học kì)(?!\w)",
+    re.IGNORECASE,
+)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*\s*(?:%|nghìn|triệu|tỷ|tỉ|lượt|hồ sơ|văn bằng|sáng kiến)?")
 
 
@@ -135,6 +147,12 @@ def _vocabulary(text: str) -> set[str]:
     return out
 
 
+def relative_times(text: str, question: str) -> list[str]:
+    """Relative time phrases of ``text`` that the question does not already say."""
+    asked = fold(question)
+    return [m.group(0).strip() for m in _RELATIVE_TIME.finditer(text) if fold(m.group(0).strip()) not in asked]
+
+
 def _numbers(text: str) -> list[str]:
     return [m.group(0).strip() for m in _NUMBER.finditer(text)]
 
@@ -199,7 +217,7 @@ class ExtractiveAnswerer:
                 fit = 0.0
                 if q.asks_who and self._actors(unit, q):
                     fit += 0.15
-                if q.asks_when and unit.deadlines:
+                if q.asks_when and (unit.deadlines or relative_times(unit_text, q.query)):
                     fit += 0.15
                 if q.asks_figure and self._new_numbers(unit, q):
                     fit += 0.15
@@ -248,7 +266,7 @@ class ExtractiveAnswerer:
         folded = fold(unit.text)
         if any(name not in folded for name in q.names):
             return False
-        if q.asks_when and not unit.deadlines:
+        if q.asks_when and not unit.deadlines and not relative_times(unit.text, q.query):
             return False
         if q.asks_who and not q.asks_when and not q.asks_list and not self._actors(unit, q):
             return False
@@ -364,6 +382,8 @@ class ExtractiveAnswerer:
             parts.append(f"{actors[0].value} chủ trì" if "chủ trì" in unit.text else actors[0].value)
         if (q.asks_when or q.asks_who) and unit.deadlines:
             parts.append(f"thời hạn: {deadline_value(unit.deadlines[0])}")
+        elif q.asks_when and (times := relative_times(unit.text, q.query)):
+            parts.append(f"thời gian: {times[0]}")
         return "; ".join(parts) if parts else None
 
     def conflicts(self, units: list[Evidence], number: dict[int, int]) -> list[dict]:

@@ -88,3 +88,26 @@ def test_list_questions_come_from_the_task_table(indexed):
     assert "Bộ Y tế" in period.text and "Thanh tra Chính phủ" in period.text
     assert "quý 1/2026" not in period.text
     assert period.conflicts and "tháng 6.2026" in period.text  # the other source's deadline is shown
+
+
+def test_relative_time_phrases():
+    from assistant.answer import relative_times
+
+    assert relative_times("Sinh viên được xóa hình thức kỷ luật khi kết thúc thời hạn.", "khi nào?") == [
+        "khi kết thúc thời hạn"]
+    assert relative_times("Thời gian bảo lưu không quá 01 năm.", "bao lâu?") == ["không quá 01 năm"]
+    assert relative_times("Trường xét học vụ sau học kỳ 1.", "Trường xét học vụ sau học kỳ 1 phải không?") == []
+    assert relative_times("Bộ Y tế chủ trì, hoàn thành trong quý 3/2026.", "khi nào?") == []
+
+
+def test_a_when_question_is_answered_by_a_relative_time(assistant, tmp_path):
+    """Regulations say when relative to something else; that answers "khi nào" as well as a date."""
+    (tmp_path / "quy-che.txt").write_text(
+        "Quy chế đào tạo thử nghiệm\n\nĐiều 5. Xử lý học vụ\n\nHằng năm, Trường tiến hành xử lý học vụ theo hai "
+        "đợt: sau học kỳ 1 và sau học kỳ hè. Sinh viên bị cảnh báo học vụ được tự động xóa cảnh báo khi kết "
+        "thúc thời hạn cảnh báo.\n", encoding="utf-8")
+    assistant.indexer.run([tmp_path / "quy-che.txt"])
+    answer = assistant.ask("Sinh viên được tự động xóa cảnh báo học vụ khi nào?")
+    assert not answer.refused and "khi kết thúc thời hạn" in answer.text and answer.citations
+    assert assistant.ask("Trường xử lý học vụ vào thời gian nào trong năm?").refused is False
+    assert assistant.ask("Sinh viên phải nộp học phí học kỳ hè khi nào?").refused  # not in the text
