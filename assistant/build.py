@@ -49,7 +49,8 @@ class Assistant:
     def indexer(self) -> Indexer:
         """Incremental indexer over this assistant's stores."""
         return Indexer(self.docstore, self.vectors, self.embedder, self.chunker,
-                       batch_chunks=max(self.settings.embedding_batch_size * 2, 16),
+                       # many chunks per write: the model sorts them by length, so batches pad less
+                       batch_chunks=max(self.settings.embedding_batch_size * 16, 64),
                        lexical_dir=self.settings.lexical_path)
 
     @cached_property
