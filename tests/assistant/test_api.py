@@ -245,3 +245,25 @@ def test_stream_with_a_real_llm_server_sends_words_as_they_come(tmp_path, models
             # whatever a 135M model wrote, what is returned is checked (or the extractive fallback)
             assert final["backend"] in ("llm", "extractive") and final["citations"]
             assert web.service.answer_settings()["llm_model"] == llm.model_name
+
+
+def test_concurrent_questions_get_the_same_answers_while_reindexing(client, web):
+    """A small loopback load: 8 clients at once, a re-index in the middle; every answer as when alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [QUESTION, "Ai chủ trì xây dựng Cơ sở dữ liệu ngành Y tế?",
+                 "Nền tảng VNeID đã có bao nhiêu hồ sơ định danh?",
+                 "Bộ Ngoại giao phải phóng tàu vũ trụ khi nào?"]
+    alone = {q: client.post("/api/ask", json={"question": q}).json()["answer"] for q in questions}
+
+    def ask(q: str) -> tuple[str, int, str]:
+        r = client.post("/api/ask", json={"question": q})
+        return q, r.status_code, r.json().get("answer", "")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(ask, q) for q in questions * 6]
+        reindex = client.post("/api/reindex", headers={"X-Admin-Password": ADMIN})
+        results = [f.result(timeout=120) for f in futures]
+    assert reindex.status_code in (200, 409)
+    assert all(status == 200 for _, status, _ in results)
+    assert all(answer == alone[q] for q, _, answer in results)
