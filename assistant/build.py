@@ -112,6 +112,7 @@ def build(settings: Settings | None = None, embedder: SentenceEmbedder | None = 
     embedder = embedder or SentenceEmbedder(
         settings.embedding_model, settings.models_dir,
         device=settings.embedding_device, batch_size=settings.embedding_batch_size,
+        quantize=settings.embedding_quantize,
     )
     client = make_client(
         path=settings.chroma_path, host=settings.chroma_host, port=settings.chroma_port,

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         default=16, ge=1,
         description="Chunks per forward pass (16 was fastest on 2 CPU cores: less padding than 32 or 64).",
     )
+    embedding_quantize: Literal["none", "int8"] = Field(
+        default="none",
+        description="int8: dynamic int8 quantisation of the model's linear layers on CPU, about twice as fast "
+        "to index; vectors differ slightly (own collection, documents re-embedded). See the README's figures.",
+    )
     hub_offline: bool = Field(
         default=True,
         description="Keep Hugging Face libraries offline (HF_HUB_OFFLINE=1). Set false only to let "

@@ -50,15 +50,24 @@ class SentenceEmbedder(Embeddings):
         384
     """
 
-    def __init__(self, name: str, models_dir: Path, device: str = "cpu", batch_size: int = 32):
+    def __init__(self, name: str, models_dir: Path, device: str = "cpu", batch_size: int = 32,
+                 quantize: str = "none"):
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
-        self.name = name
+        if quantize not in ("none", "int8"):
+            raise ValueError(f"unknown quantisation {quantize!r}; use 'none' or 'int8'")
+        # A quantised model gives other vectors: its own name keeps them in their own collection and
+        # makes the indexer re-embed documents stored by the full-precision model.
+        self.name = name if quantize == "none" else f"{name}+int8"
         self.batch_size = batch_size
         path = resolve_model_path(name, models_dir)
         self.model = SentenceTransformer(path, device=device, local_files_only=True)
+        if quantize == "int8":
+            import torch
+
+            torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
         prompts = self.model.prompts or {}
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = "passage" if "passage" in prompts else None

