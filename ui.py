@@ -44,6 +44,27 @@ COPY_JS = """(text) => {
   else { const t = document.createElement('textarea'); t.value = text; document.body.appendChild(t); t.select();
          document.execCommand('copy'); t.remove(); done(); }
 }"""
+# A plain click on [n] whose passage is on screen in the sources panel shows it there (scrolled to and
+# flashed) instead of opening the viewer; otherwise, and with a modifier key, the link opens the viewer.
+HEAD = """<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest ? event.target.closest("a.chidao-cite") : null;
+  if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+  const root = link.getRootNode();
+  const href = link.getAttribute("href");
+  for (const card of root.querySelectorAll("#chidao-sources .chidao-source")) {
+    const open = card.querySelector("a.chidao-open");
+    if (!open || open.getAttribute("href") !== href || card.offsetParent === null) continue;
+    event.preventDefault();
+    event.stopPropagation();
+    card.scrollIntoView({block: "nearest"});
+    card.classList.remove("chidao-flash");
+    void card.offsetWidth;
+    card.classList.add("chidao-flash");
+    return;
+  }
+}, true);
+</script>"""
 DOC_HEADERS = ["Tiêu đề", "Ngày", "Đoạn", "Nhiệm vụ", "Nguồn"]
 TASK_HEADERS = ["Chủ trì", "Phối hợp", "Nhiệm vụ", "Thời hạn", "Hạn cuối", "Khác biệt", "Văn bản"]
 
@@ -445,7 +466,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     settings = settings or Settings()
     service = service or Service(settings)
     app = create_api(service)
-    common = dict(css=CSS, theme=THEME, footer_links=["api"], run_history=False, ssr_mode=False,
+    common = dict(css=CSS, theme=THEME, head=HEAD, footer_links=["api"], run_history=False, ssr_mode=False,
                   show_error=True, max_file_size=f"{settings.max_upload_mb}mb", server_name=settings.host,
                   server_port=settings.port, **_auth(service))
     gr.mount_gradio_app(app, widget_app(service), path="/widget", **common)

@@ -33,6 +33,8 @@ STYLE = """
 .chidao-source-head{font-size:0.92em;margin-bottom:4px}
 .chidao-passage{white-space:pre-wrap;font-size:0.92em}
 .chidao-passage mark{background:#fde68a;color:inherit}
+.chidao-flash{animation:chidao-flash 1.5s ease-out;outline:2px solid #f59e0b}
+@keyframes chidao-flash{from{background:#fef3c7}to{background:transparent}}
 """
 
 
@@ -146,8 +148,8 @@ def sources_html(answer: dict | None, docstore: DocStore, base: str) -> str:
         cards.append(
             f'<div class="chidao-source" id="chidao-src-{c["n"]}"><div class="chidao-source-head">'
             f'<b>&#91;{c["n"]}&#93;</b> <b>{esc(c.get("title", ""))}</b>{date} · '
-            f'<a href="{href}" target="_blank" rel="noopener noreferrer">Mở toàn văn ↗</a></div>'
-            f'<div class="chidao-passage">{passage}</div></div>'
+            f'<a class="chidao-open" href="{href}" target="_blank" rel="noopener noreferrer">Mở toàn văn ↗</a>'
+            f'</div><div class="chidao-passage">{passage}</div></div>'
         )
     if not cards and answer.get("closest"):
         cards.append('<div class="chidao-source-head">Không có đoạn trả lời trực tiếp; các đoạn gần nhất:</div>')
