@@ -375,6 +375,7 @@ def _tasks_tab(service: Service):
         csv_button = gr.Button("Xuất CSV", size="sm")
         xlsx_button = gr.Button("Xuất Excel", size="sm")
     message = gr.Markdown(elem_id="chidao-tasks-count")
+    chart = gr.Plot(show_label=False, elem_id="chidao-tasks-chart")
     table = gr.Dataframe(headers=TASK_HEADERS, interactive=False, wrap=True, elem_id="chidao-tasks",
                          column_widths=["13%", "13%", "30%", "11%", "9%", "9%", "15%"])
     export = gr.File(label="Tệp xuất", interactive=False, visible=False)
@@ -388,10 +389,10 @@ def _tasks_tab(service: Service):
     def show(a, af, bf, d):
         found, error = select(a, af, bf, d)
         if found is None:
-            return gr.skip(), error
+            return gr.skip(), error, gr.skip()
         data = [[r["lead"], r["collaborators"], r["task"], r["deadline_text"], r["due_end"], r["conflict"],
                  r["title"][:80]] for r in found]
-        return data, f"{len(found)} nhiệm vụ."
+        return data, f"{len(found)} nhiệm vụ.", tasktable.timeline(found)
 
     def export_tasks(kind: str):
         def run(a, af, bf, d):
@@ -406,13 +407,13 @@ def _tasks_tab(service: Service):
             return gr.update(value=str(path), visible=True)
         return run
 
-    inputs = [agency, after, before, doc]
-    apply.click(show, inputs, [table, message], api_visibility="private")
+    inputs, outputs = [agency, after, before, doc], [table, message, chart]
+    apply.click(show, inputs, outputs, api_visibility="private")
     for box in inputs:
-        box.submit(show, inputs, [table, message], api_visibility="private")
+        box.submit(show, inputs, outputs, api_visibility="private")
     csv_button.click(export_tasks("csv"), inputs, export, api_visibility="private")
     xlsx_button.click(export_tasks("xlsx"), inputs, export, api_visibility="private")
-    return show, inputs, table, message
+    return show, inputs, outputs
 
 
 def full_app(service: Service) -> gr.Blocks:
@@ -426,8 +427,8 @@ def full_app(service: Service) -> gr.Blocks:
             with gr.Tab("Văn bản", id="documents"):
                 document_rows, documents = _documents_tab(service, demo)
             with gr.Tab("Nhiệm vụ", id="tasks"):
-                show, inputs, table, message = _tasks_tab(service)
-        demo.load(show, inputs, [table, message], api_visibility="private")
+                show, inputs, outputs = _tasks_tab(service)
+        demo.load(show, inputs, outputs, api_visibility="private")
         demo.load(document_rows, None, documents, api_visibility="private")
     demo.queue(default_concurrency_limit=2)
     return demo

@@ -127,3 +127,32 @@ def to_text(table: list[dict]) -> str:
         lines.append(f"    nguồn: {Path(row['source'].split('#')[0]).name} @ {row['start']}-{row['end']}")
     lines.append(f"({len(table)} nhiệm vụ)")
     return "\n".join(lines)
+
+
+def timeline(table: list[dict]):
+    """A bar chart (matplotlib Figure): how many tasks fall due in each month; undated ones apart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from collections import Counter
+
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    months = Counter(r["due_end"][:7] for r in table if r.get("due_end"))
+    undated = sum(1 for r in table if not r.get("due_end"))
+    labels = sorted(months) + (["không hạn"] if undated else [])
+    counts = [months[m] for m in sorted(months)] + ([undated] if undated else [])
+    fig = Figure(figsize=(8, 2.6), dpi=100)
+    ax = fig.add_subplot()
+    bars = ax.bar(range(len(labels)), counts, color=["#b45309"] * len(months) + ["#9ca3af"] * bool(undated))
+    ax.bar_label(bars, fontsize=8)
+    ax.set_xticks(range(len(labels)), [m.replace("-", "/") if m[:1].isdigit() else m for m in labels],
+                  rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("nhiệm vụ", fontsize=8)
+    ax.set_title("Số nhiệm vụ theo tháng đến hạn", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(-0.7, max(len(labels), 8) - 0.3)  # a few bars stay bars, not walls
+    fig.tight_layout()
+    return fig

@@ -306,6 +306,7 @@ def test_tasks_tab_filters(page, web):
     page.get_by_label("Đơn vị (chủ trì hoặc phối hợp)").fill("Bộ Y tế")
     page.click("#chidao-tasks-filter")
     page.wait_for_function(f"() => {count}?.includes('{health} nhiệm vụ')")
+    assert page.locator("#chidao-tasks-chart img, #chidao-tasks-chart svg").count() >= 1  # the timeline
     grid = page.locator("#chidao-tasks [role=grid]")
     assert grid.get_attribute("aria-rowcount") == str(health + 1)  # with the header row
     rows = page.locator("#chidao-tasks div[role=row]").all_inner_texts()
