@@ -69,9 +69,7 @@ class Service:
     # --- documents and tasks ---
     def documents(self) -> list[dict]:
         counts = self.assistant.docstore.task_counts()
-        return [{"doc_id": d.doc_id, "title": d.title, "date": d.date, "issuer": d.issuer, "format": d.format,
-                 "chunks": d.n_chunks, "tasks": counts.get(d.doc_id, 0), "sources": list(d.sources)}
-                for d in self.assistant.docstore.documents()]
+        return [{**d, "tasks": counts.get(d["doc_id"], 0)} for d in self.assistant.docstore.catalogue()]
 
     def tasks(self, agency: str | None = None, due_before: str | None = None, due_after: str | None = None,
               doc: str | None = None) -> list[dict]:

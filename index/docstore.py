@@ -201,6 +201,17 @@ class DocStore:
             if doc:
                 yield doc
 
+    def catalogue(self) -> list[dict]:
+        """Every document's metadata and sources, newest date first, without the texts (one query: cheap
+        for the web app's document list on a large corpus)."""
+        sources: dict[str, list[str]] = {}
+        for doc_id, source in self.db.execute("SELECT doc_id, source FROM sources ORDER BY source"):
+            sources.setdefault(doc_id, []).append(source)
+        rows = self.db.execute(
+            "SELECT doc_id, title, date, issuer, format, n_chunks FROM documents ORDER BY date DESC, title")
+        return [{"doc_id": r[0], "title": r[1], "date": r[2], "issuer": r[3], "format": r[4], "chunks": r[5],
+                 "sources": sources.get(r[0], [])} for r in rows]
+
     def chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
         """Chunk rows by id (missing ids are simply absent), with their text sliced from the document."""
         ids = list(chunk_ids)

@@ -65,9 +65,19 @@ class SentenceEmbedder(Embeddings):
         path = resolve_model_path(name, models_dir)
         self.model = SentenceTransformer(path, device=device, local_files_only=True)
         if quantize == "int8":
+            import warnings
+
             import torch
 
-            torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+            # PyTorch has deprecated its quantized tensors (works in the pinned 2.13; the README says so).
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+                try:
+                    torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8,
+                                                           inplace=True)
+                except (AttributeError, RuntimeError) as exc:
+                    raise ValueError(f"int8 quantisation is not available in torch {torch.__version__}: {exc}; "
+                                     "set CHIDAO_EMBEDDING_QUANTIZE=none") from None
         prompts = self.model.prompts or {}
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = "passage" if "passage" in prompts else None

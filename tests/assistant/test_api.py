@@ -121,11 +121,14 @@ def test_bad_requests_get_clear_4xx(client):
     assert client.post("/api/ask", json={"question": QUESTION}).status_code == 200
 
 
-def test_documents_and_tasks(client):
+def test_documents_and_tasks(client, web):
     docs = client.get("/api/documents").json()
     assert len(docs) == 3
     assert all({"doc_id", "title", "date", "chunks", "tasks", "sources"} <= set(d) for d in docs)
     assert sum(d["tasks"] for d in docs) > 0
+    stored = {d.doc_id: d for d in web.service.assistant.docstore.documents()}  # the full (text-loading) view
+    assert {d["doc_id"]: (d["title"], d["date"], d["chunks"], tuple(d["sources"])) for d in docs} == {
+        i: (d.title, d.date, d.n_chunks, d.sources) for i, d in stored.items()}
     tasks = client.get("/api/tasks", params={"agency": "Bộ Y tế"}).json()
     assert tasks and all("Bộ Y tế" in (t["lead"] + t["collaborators"]) for t in tasks)
     every = client.get("/api/tasks").json()
