@@ -97,6 +97,7 @@ class Evidence:
     agencies: list[Mention] = field(default_factory=list)
     deadlines: list[Mention] = field(default_factory=list)
     numbers: list[str] = field(default_factory=list)
+    times: list[str] = field(default_factory=list)  # relative times the question does not say
     inherited: list[Mention] = field(default_factory=list)  # agencies of the item's sentence
     vocabulary: set[str] = field(default_factory=set)
 
@@ -213,11 +214,12 @@ class ExtractiveAnswerer:
                 met += sum(w for group, w in choices if group & unit.vocabulary)
                 unit.coverage = met / total
                 unit.deadlines = find_deadlines(unit_text)
+                unit.times = relative_times(unit_text, q.query) if q.asks_when else []
                 unit.numbers = _numbers(unit_text)
                 fit = 0.0
                 if q.asks_who and self._actors(unit, q):
                     fit += 0.15
-                if q.asks_when and (unit.deadlines or relative_times(unit_text, q.query)):
+                if q.asks_when and (unit.deadlines or unit.times):
                     fit += 0.15
                 if q.asks_figure and self._new_numbers(unit, q):
                     fit += 0.15
@@ -266,7 +268,7 @@ class ExtractiveAnswerer:
         folded = fold(unit.text)
         if any(name not in folded for name in q.names):
             return False
-        if q.asks_when and not unit.deadlines and not relative_times(unit.text, q.query):
+        if q.asks_when and not unit.deadlines and not unit.times:
             return False
         if q.asks_who and not q.asks_when and not q.asks_list and not self._actors(unit, q):
             return False
@@ -382,8 +384,8 @@ class ExtractiveAnswerer:
             parts.append(f"{actors[0].value} chủ trì" if "chủ trì" in unit.text else actors[0].value)
         if (q.asks_when or q.asks_who) and unit.deadlines:
             parts.append(f"thời hạn: {deadline_value(unit.deadlines[0])}")
-        elif q.asks_when and (times := relative_times(unit.text, q.query)):
-            parts.append(f"thời gian: {times[0]}")
+        elif q.asks_when and unit.times:
+            parts.append(f"thời gian: {unit.times[0]}")
         return "; ".join(parts) if parts else None
 
     def conflicts(self, units: list[Evidence], number: dict[int, int]) -> list[dict]:

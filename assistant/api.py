@@ -3,8 +3,7 @@
 ``POST /api/ask``, ``POST /api/ask/stream`` (server-sent events), ``GET /api/documents``,
 ``GET /api/tasks``, ``POST /api/feedback``; admin: ``GET /api/feedback.csv``, ``GET /api/feedback.jsonl``,
 ``POST /api/documents`` (upload and index), ``POST /api/reindex``. OpenAPI docs at ``/docs``.
-Also ``GET /doc/{doc_id}`` (the document viewer) and ``GET /gradio.js`` (the web component's loader,
-served from the installed gradio package instead of a CDN).
+Also ``GET /doc/{doc_id}``, the document viewer. The web app (``webapp.py``) adds the Gradio apps.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import hmac
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
@@ -48,13 +46,6 @@ class FeedbackRequest(BaseModel):
 
 def frame_ancestors(service: Service) -> str:
     return " ".join(["'self'", *service.settings.origins])
-
-
-def gradio_loader() -> str:
-    """The web component's entry module, read from the installed gradio package."""
-    import gradio
-
-    return (Path(gradio.__file__).parent / "templates" / "frontend" / "gradio.js").read_text(encoding="utf-8")
 
 
 def create_api(service: Service) -> FastAPI:
@@ -222,12 +213,6 @@ def create_api(service: Service) -> FastAPI:
         page = render.document_page(doc, start, end, ancestors)
         return HTMLResponse(page, headers={
             "Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors {ancestors}"})
-
-    loader = gradio_loader()
-
-    @app.get("/gradio.js", include_in_schema=False)
-    def gradio_js() -> Response:
-        return Response(loader, media_type="text/javascript")
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict:

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_serve_starts_answers_and_stops(tmp_path, models_dir):
     env = {**os.environ, "CHIDAO_HOME": str(tmp_path / "home"), "CHIDAO_MODELS_DIR": str(models_dir),
            "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    chidao = [sys.executable, "-m", "assistant.cli"] if not Path(sys.executable).with_name("chidao").exists() \
+    chidao = [sys.executable, "-m", "cli"] if not Path(sys.executable).with_name("chidao").exists() \
         else [str(Path(sys.executable).with_name("chidao"))]
     subprocess.run([*chidao, "index", str(SAMPLE), "-q"], env=env, check=True, cwd=tmp_path, capture_output=True)
     port, page_port = free_port(), free_port()

@@ -38,14 +38,14 @@ def running_app(settings, embedder, corpus: list[Path]):
     """Index ``corpus`` into ``settings.home``, start the whole app, yield its address, stop it."""
     import uvicorn
 
-    import ui
+    import webapp
     from assistant.build import build
     from assistant.service import Service
 
     service = Service(settings, build(settings, embedder=embedder))
     report = service.index(corpus)
     assert not report.failed, report.failed
-    app = ui.create_app(settings, service)
+    app = webapp.create_app(settings, service)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -39,8 +39,8 @@ def client(web):
         yield c
 
 
-def test_ask_returns_the_cli_json(client, web):
-    from assistant.cli import main
+def test_ask_returns_the_cli_json(client, web, monkeypatch, capsys):
+    from cli import main
 
     r = client.post("/api/ask", json={"question": QUESTION, "history": []})
     assert r.status_code == 200
@@ -52,21 +52,10 @@ def test_ask_returns_the_cli_json(client, web):
     doc = web.service.assistant.docstore.document(data["citations"][0]["doc_id"])
     assert doc.text[data["citations"][0]["start"]:data["citations"][0]["end"]] == quote
     # the same answer as `chidao ask --json` over the same home (apart from timing)
-    import contextlib
-    import io
-    import os
-
-    out = io.StringIO()
-    env = {"CHIDAO_HOME": str(web.settings.home), "CHIDAO_MODELS_DIR": str(web.settings.models_dir)}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stdout(out):
-            assert main(["ask", "--json", QUESTION]) == 0
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    cli = json.loads(out.getvalue())
+    monkeypatch.setenv("CHIDAO_HOME", str(web.settings.home))
+    monkeypatch.setenv("CHIDAO_MODELS_DIR", str(web.settings.models_dir))
+    assert main(["ask", "--json", QUESTION]) == 0
+    cli = json.loads(capsys.readouterr().out)
     for key in ("answer", "refused", "citations", "conflicts"):
         assert cli[key] == data[key]
 

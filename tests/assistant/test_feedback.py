@@ -71,7 +71,7 @@ def test_feedback_becomes_test_set_lines_that_eval_reads(store, tmp_path):
 
 
 def test_cli_exports(tmp_path, monkeypatch, capsys):
-    from assistant.cli import main
+    from cli import main
 
     monkeypatch.setenv("CHIDAO_HOME", str(tmp_path / "home"))
     s = FeedbackStore(tmp_path / "home" / "feedback.sqlite")

@@ -264,10 +264,10 @@ def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        import ui
+        import webapp
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(f"{exc}; the web app needs gradio: pip install -e .") from None
-    ui.serve(settings, host=args.host, port=args.port, example_page=args.example_page, started=_STARTED)
+    webapp.serve(settings, host=args.host, port=args.port, example_page=args.example_page, started=_STARTED)
     return EXIT_OK
 
 
