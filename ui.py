@@ -1,13 +1,14 @@
-"""The Gradio apps: the staff app (chat, documents, tasks, admin) and a compact widget for intranet
-pages. ``webapp.py`` mounts both beside the HTTP API on one FastAPI app (``chidao serve``).
+"""The Gradio apps: the staff app (chat, documents, tasks) and a compact widget for intranet pages
+(the admin app is ``ui_admin.py``). ``webapp.py`` mounts them beside the HTTP API on one FastAPI app
+(``chidao serve``). Neither app takes files: admin uploads go through the admin app only.
 
-Per-user state (the conversation, the answers given, the admin sign-in) lives in ``gr.State``; the
-only shared object is the :class:`~assistant.service.Service`, built once per app.
+Per-user state (the conversation, the answers given) lives in ``gr.State``; the only shared object is
+the :class:`~assistant.service.Service`, built once per app.
 """
 
 from __future__ import annotations
 
-import json
+import hmac
 import logging
 import os
 import tempfile
@@ -19,7 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from assistant import render  # noqa: E402
-from assistant.service import Service  # noqa: E402
+from assistant.service import MAX_COMMENT_CHARS, Service  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,12 @@ TASK_HEADERS = ["Chủ trì", "Phối hợp", "Nhiệm vụ", "Thời hạn", "H
 
 
 def new_session() -> dict:
-    """A conversation: plain-text history for the answerer, the answers by chat message index."""
-    return {"id": uuid.uuid4().hex[:12], "history": [], "answers": {}, "feedback": {}, "rated": None}
+    """A conversation: the chat's messages as shown, plain-text history for the answerer, the answers by
+    chat message index. The messages are kept here rather than sent back by the browser with every
+    question: a long conversation would outgrow the request size limit, and the server shows only what it
+    wrote itself."""
+    return {"id": uuid.uuid4().hex[:12], "messages": [], "history": [], "answers": {}, "feedback": {},
+            "rated": None}
 
 
 def _base(request: gr.Request | None, settings: Settings) -> str:
@@ -100,10 +105,10 @@ class ChatHandlers:
         self.service = service
         self.channel = channel
 
-    def submit(self, question: str, messages: list, session: dict | None, request: gr.Request):
+    def submit(self, question: str, session: dict | None, request: gr.Request):
         """Stream one turn: the question, a pending message, then the rendered answer and its sources."""
         session = session or new_session()
-        messages = list(messages or [])
+        messages = session["messages"] = list(session.get("messages") or [])
         question = (question or "").strip()
         base = _base(request, self.service.settings)
         if not question:
@@ -172,6 +177,8 @@ class ChatHandlers:
         text = (text or "").strip()
         if not text:
             return session, gr.skip(), "Hãy nhập góp ý trước khi gửi."
+        if len(text) > MAX_COMMENT_CHARS:
+            return session, gr.skip(), f"Góp ý dài quá {MAX_COMMENT_CHARS} ký tự: hãy rút gọn."
         key = session.get("rated")
         if key and key in session["feedback"]:
             self.service.feedback.update(session["feedback"][key], comment=text)
@@ -212,7 +219,7 @@ def _chat(service: Service, channel: str, compact: bool):
                 gr.Examples(examples=[[e] for e in examples], inputs=[question], label="Câu hỏi mẫu",
                             examples_per_page=6)
             with gr.Accordion("Góp ý về câu trả lời", open=not compact):
-                comment = gr.Textbox(elem_id="chidao-comment", show_label=False, lines=2,
+                comment = gr.Textbox(elem_id="chidao-comment", show_label=False, lines=2, max_length=MAX_COMMENT_CHARS,
                                      placeholder="Góp ý (không bắt buộc): câu trả lời đúng là gì, sai ở đâu…")
                 send_comment = gr.Button("Gửi góp ý", size="sm", elem_id="chidao-send-comment")
                 status = gr.Markdown(elem_id="chidao-feedback-status")
@@ -222,7 +229,7 @@ def _chat(service: Service, channel: str, compact: bool):
 
     outputs = [chat, question, sources, session, copy_text]
     for trigger in (question.submit, send.click):
-        trigger(handlers.submit, [question, chat, session], outputs, api_visibility="private",
+        trigger(handlers.submit, [question, session], outputs, api_visibility="private",
                 show_progress="hidden")
     new.click(handlers.new_chat, [session], outputs, api_visibility="private")
     chat.clear(handlers.new_chat, [session], outputs, api_visibility="private")
@@ -230,125 +237,42 @@ def _chat(service: Service, channel: str, compact: bool):
     chat.like(handlers.like, [session], [session, status], api_visibility="private")
     send_comment.click(handlers.comment, [comment, session], [session, comment, status], api_visibility="private")
 
-    def ask(question: str, history: list[dict] | None = None) -> dict:
+    def ask(question: str, history: list[dict] | None = None, request: gr.Request = None) -> dict:
         """Answer a question (JSON of `chidao ask --json`); history: [{role, content}, ...]."""
-        return service.ask(question, history or []).to_dict()
+        token = service.settings.api_token
+        if token is not None:  # checked here too: the queue also runs this function by its fn_index
+            scheme, _, given = ((request.headers.get("authorization") if request else None) or "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                                      token.get_secret_value().encode()):
+                raise gr.Error("missing or wrong API token (header 'Authorization: Bearer <token>')")
+        try:
+            return service.ask(question, history or []).to_dict()
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
 
     gr.api(ask, api_name="ask")
 
 
-def _documents_tab(service: Service, demo: gr.Blocks):
-    session = gr.State(None)
+def document_rows(service: Service) -> list[list]:
+    """The document list's rows (sources as shown to users, never the server's folders)."""
+    return [[d["title"], d["date"] or "", d["chunks"], d["tasks"], render_source(d["sources"])]
+            for d in service.documents()]
 
-    def rows():
-        return [[d["title"], d["date"] or "", d["chunks"], d["tasks"], render_source(d["sources"])]
-                for d in service.documents()]
 
-    table = gr.Dataframe(headers=DOC_HEADERS, interactive=False, wrap=True, elem_id="chidao-docs",
-                         column_widths=["45%", "10%", "8%", "9%", "28%"])
-    refresh = gr.Button("Làm mới", size="sm")
+def document_table() -> gr.Dataframe:
+    return gr.Dataframe(headers=DOC_HEADERS, interactive=False, wrap=True, elem_id="chidao-docs",
+                        column_widths=["45%", "10%", "8%", "9%", "28%"])
+
+
+def _documents_tab(service: Service):
+    """The indexed documents, read-only; admins upload and re-index in the admin app."""
+    rows = lambda: document_rows(service)  # noqa: E731
+    table = document_table()
+    with gr.Row():
+        refresh = gr.Button("Làm mới", size="sm", scale=0)
+        gr.HTML('<a href="admin/" id="chidao-admin-link">Quản trị: nạp văn bản, lập chỉ mục, tải góp ý ↗</a>',
+                padding=False)
     refresh.click(rows, None, table, api_visibility="private")
-
-    with gr.Accordion("Quản trị (nạp văn bản, lập chỉ mục, tải góp ý)", open=False, elem_id="chidao-admin"):
-        with gr.Row():
-            password = gr.Textbox(type="password", label="Mật khẩu quản trị", elem_id="chidao-admin-password",
-                                  scale=3)
-            login = gr.Button("Đăng nhập", scale=1, elem_id="chidao-admin-login")
-        admin_status = gr.Markdown()
-        with gr.Group(visible=False) as panel:
-            files = gr.File(label="Văn bản (txt, md, html, docx, pdf, jsonl)", file_count="multiple",
-                            elem_id="chidao-upload")
-            with gr.Row():
-                upload = gr.Button("Nạp và lập chỉ mục", variant="primary", elem_id="chidao-index")
-                reindex = gr.Button("Lập lại chỉ mục toàn bộ", elem_id="chidao-reindex")
-            report = gr.Markdown(elem_id="chidao-index-report")
-            with gr.Row():
-                csv_button = gr.Button("Xuất góp ý (CSV)", size="sm", elem_id="chidao-feedback-csv")
-                jsonl_button = gr.Button("Góp ý thành dòng test-set (JSONL)", size="sm")
-            export = gr.File(label="Tệp xuất", interactive=False, elem_id="chidao-export", visible=False)
-
-    def sign_in(given: str, state: dict | None, request: gr.Request):
-        state = state or new_session()
-        ok = service.is_admin(request.headers, given)
-        state["admin"] = ok
-        if ok:
-            return state, gr.update(visible=True), "Đã đăng nhập quản trị.", ""
-        if not service.admin_configured:
-            return state, gr.update(visible=False), "Chưa bật quản trị: đặt CHIDAO_ADMIN_PASSWORD.", ""
-        return state, gr.update(visible=False), "Sai mật khẩu quản trị.", ""
-
-    def require_admin(state: dict | None, request: gr.Request) -> None:
-        if not ((state or {}).get("admin") or service.is_admin(request.headers)):
-            raise gr.Error("Chỉ quản trị viên được làm việc này.")
-
-    def describe(rep) -> str:
-        lines = [f"**{rep.summary()}**"]
-        lines += [f"- bỏ qua `{Path(f.source).name}`: {render.esc(f.reason)}" for f in rep.failed]
-        return "\n".join(lines)
-
-    def do_upload(paths, state, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
-        require_admin(state, request)
-        if not paths:
-            return "Chưa chọn tệp nào.", gr.skip()
-        notes = []
-        for p in paths:
-            path = Path(p)
-            try:
-                service.save_upload(path.name, path.read_bytes())
-            except ValueError as exc:
-                notes.append(f"- từ chối {render.esc(str(exc))}")
-        progress(0, desc="Đang lập chỉ mục…")
-        try:
-            rep = service.index([service.settings.uploads_path], progress=True)
-        except RuntimeError as exc:
-            raise gr.Error(str(exc)) from None
-        return "\n".join([describe(rep), *notes]), rows()
-
-    def do_reindex(state, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
-        require_admin(state, request)
-        progress(0, desc="Đang lập lại chỉ mục…")
-        try:
-            rep = service.reindex(progress=True)
-        except (RuntimeError, ValueError) as exc:
-            raise gr.Error(str(exc)) from None
-        return describe(rep), rows()
-
-    def export_feedback(kind: str):
-        def run(state, request: gr.Request):
-            require_admin(state, request)
-            folder = Path(tempfile.mkdtemp(prefix="chidao-export-"))
-            if kind == "csv":
-                path = folder / "chidao-feedback.csv"
-                path.write_text("\ufeff" + service.feedback.to_csv(), encoding="utf-8")
-            else:
-                path = folder / "chidao-feedback-testset.jsonl"
-                path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n"
-                                        for x in service.feedback.to_testset()), encoding="utf-8")
-            return gr.update(value=str(path), visible=True)
-        return run
-
-    def proxy_admin(state: dict | None, request: gr.Request):
-        """An admin named by the trusted proxy header sees the admin panel without a password."""
-        if not service.is_admin(request.headers):
-            if service.settings.admin_password:
-                hint = "Đăng nhập bằng mật khẩu quản trị để nạp văn bản và lập chỉ mục."
-            elif service.admin_configured:
-                hint = "Quản trị dành cho tài khoản được cấp quyền (CHIDAO_ADMIN_USERS)."
-            else:
-                hint = "Chưa bật quản trị: đặt CHIDAO_ADMIN_PASSWORD."
-            return gr.skip(), gr.skip(), hint
-        state = state or new_session()
-        state["admin"] = True
-        return state, gr.update(visible=True), f"Quản trị: {render.esc(service.user(request.headers))}"
-
-    demo.load(proxy_admin, [session], [session, panel, admin_status], api_visibility="private")
-    login.click(sign_in, [password, session], [session, panel, admin_status, password], api_visibility="private")
-    password.submit(sign_in, [password, session], [session, panel, admin_status, password],
-                    api_visibility="private")
-    upload.click(do_upload, [files, session], [report, table], api_visibility="private")
-    reindex.click(do_reindex, [session], [report, table], api_visibility="private")
-    csv_button.click(export_feedback("csv"), [session], export, api_visibility="private")
-    jsonl_button.click(export_feedback("jsonl"), [session], export, api_visibility="private")
     return rows, table
 
 
@@ -414,7 +338,7 @@ def _tasks_tab(service: Service):
 
 
 def full_app(service: Service) -> gr.Blocks:
-    """The staff app: chat with sources, documents, tasks, admin."""
+    """The staff app: chat with sources, documents, tasks."""
     with gr.Blocks(title="chidao — tra cứu văn bản chỉ đạo", analytics_enabled=False) as demo:
         gr.Markdown("### chidao — trợ lý tra cứu văn bản chỉ đạo\nTrả lời từ các văn bản đã nạp, mỗi ý có trích "
                     "dẫn. Không có trong văn bản thì nói rõ là không có.")
@@ -422,11 +346,11 @@ def full_app(service: Service) -> gr.Blocks:
             with gr.Tab("Hỏi đáp", id="chat"):
                 _chat(service, "ui", compact=False)
             with gr.Tab("Văn bản", id="documents"):
-                document_rows, documents = _documents_tab(service, demo)
+                rows, documents = _documents_tab(service)
             with gr.Tab("Nhiệm vụ", id="tasks"):
                 show, inputs, outputs = _tasks_tab(service)
         demo.load(show, inputs, outputs, api_visibility="private")
-        demo.load(document_rows, None, documents, api_visibility="private")
+        demo.load(rows, None, documents, api_visibility="private")
     demo.queue(default_concurrency_limit=2)
     return demo
 

@@ -15,13 +15,15 @@ from collections.abc import Iterator
 from typing import Literal
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from assistant import render
 from assistant.answer import Answer
-from assistant.service import MAX_QUESTION_CHARS, Service
+from assistant.service import MAX_COMMENT_CHARS, MAX_QUESTION_CHARS, Service
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,36 @@ class AskRequest(BaseModel):
     history: list[Turn] = Field(default_factory=list, max_length=50)
 
 
+class CitationIn(BaseModel):
+    """A citation of the answer being rated, as /api/ask returned it (other fields are dropped)."""
+
+    model_config = ConfigDict(extra="ignore")
+    n: int = Field(ge=1, le=1000)
+    doc_id: str = Field(max_length=200)
+    title: str = Field(default="", max_length=2000)
+    source: str = Field(default="", max_length=2000)
+    date: str | None = Field(default=None, max_length=100)
+    quote: str = Field(default="", max_length=5000)
+    start: int = Field(default=0, ge=0)
+    end: int = Field(default=0, ge=0)
+    score: float = 0.0
+    chunk_id: str = Field(default="", max_length=200)
+
+
+class AnswerIn(BaseModel):
+    """The answer being rated, as /api/ask returned it; only what feedback keeps is read."""
+
+    model_config = ConfigDict(extra="ignore")
+    answer: str = Field(default="", max_length=20000)
+    refused: bool = False
+    citations: list[CitationIn] = Field(default_factory=list, max_length=50)
+
+
 class FeedbackRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
-    answer: dict = Field(description="The answer as returned by /api/ask.")
+    answer: AnswerIn = Field(description="The answer as returned by /api/ask.")
     rating: Literal["up", "down"] | None = None
-    comment: str = Field(default="", max_length=5000)
+    comment: str = Field(default="", max_length=MAX_COMMENT_CHARS)
     history: list[Turn] = Field(default_factory=list, max_length=50)
 
 
@@ -54,6 +81,19 @@ def create_api(service: Service) -> FastAPI:
     app = FastAPI(title="chidao", description="Trợ lý tra cứu văn bản chỉ đạo: hỏi đáp có trích dẫn, "
                   "danh sách văn bản, bảng nhiệm vụ, góp ý.", version="1.0")
     app.state.service = service
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """422 with what was wrong. Unlike FastAPI's own handler, this one can always encode its answer: JSON
+        may spell a lone surrogate ("\\ud800"), which pydantic refuses as text and which FastAPI's handler
+        then failed to encode when echoing the input (a 500). It also never echoes a large input back."""
+        errors = jsonable_encoder(exc.errors())
+        for error in errors:
+            if len(json.dumps(error.get("input"), ensure_ascii=True, default=str)) > 200:
+                error.pop("input", None)
+        return Response(json.dumps({"detail": errors}, ensure_ascii=True, default=str), status_code=422,
+                        media_type="application/json")
+
     app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_credentials=True,
                        allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
     ancestors = frame_ancestors(service)
@@ -138,21 +178,18 @@ def create_api(service: Service) -> FastAPI:
 
     @app.post("/api/documents", dependencies=[Depends(token), Depends(admin)], tags=["văn bản"])
     def upload(files: list[UploadFile] = File(...)) -> dict:
-        """Admin: upload files and index them (a broken file is skipped and reported)."""
-        saved, rejected = [], []
-        for f in files:
-            try:
-                saved.append(service.save_upload(f.filename or "upload", f.file.read()))
-            except ValueError as exc:
-                rejected.append({"file": f.filename, "reason": str(exc)})
-        if not saved:
-            raise HTTPException(400, {"message": "no file could be accepted", "rejected": rejected})
+        """Admin: upload files and index them (a broken file is skipped and reported). A file replaces an
+        earlier upload of the same name; a second file of the same name in one upload is kept as
+        `name (2).ext` (listed in `renamed`)."""
+        uploaded = service.save_uploads([(f.filename or "upload", f.file) for f in files])
+        if not uploaded.saved:
+            raise HTTPException(400, {"message": "no file could be accepted", "rejected": uploaded.rejected})
         try:
             report = service.index([service.settings.uploads_path])
         except RuntimeError as exc:
             raise HTTPException(409, str(exc)) from None
-        return {"summary": report.summary(), "saved": [p.name for p in saved], "rejected": rejected,
-                "failed": [{"source": f.source, "reason": f.reason} for f in report.failed]}
+        return {"summary": report.summary(), "saved": uploaded.saved, "renamed": uploaded.renamed,
+                "rejected": uploaded.rejected, "failed": service.failures(report)}
 
     @app.post("/api/reindex", dependencies=[Depends(token), Depends(admin)], tags=["văn bản"])
     def reindex() -> dict:
@@ -163,8 +200,7 @@ def create_api(service: Service) -> FastAPI:
             raise HTTPException(409, str(exc)) from None
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
-        return {"summary": report.summary(),
-                "failed": [{"source": f.source, "reason": f.reason} for f in report.failed]}
+        return {"summary": report.summary(), "failed": service.failures(report)}
 
     @app.get("/api/tasks", dependencies=[Depends(token)], tags=["nhiệm vụ"])
     def tasks(agency: str | None = Query(None, description="lead or collaborator, any alias"),
@@ -183,7 +219,7 @@ def create_api(service: Service) -> FastAPI:
         """Store a thumbs up/down and an optional comment on an answer."""
         if body.rating is None and not body.comment.strip():
             raise HTTPException(400, "give a rating ('up' or 'down'), a comment, or both")
-        answer = {**body.answer, "question": body.question}
+        answer = {**body.answer.model_dump(exclude_unset=True), "question": body.question}
         rating = {"up": 1, "down": -1}.get(body.rating) if body.rating else None
         feedback_id = service.feedback.add(
             answer, rating, body.comment, settings=service.answer_settings(),

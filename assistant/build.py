@@ -48,10 +48,15 @@ class Assistant:
     @cached_property
     def indexer(self) -> Indexer:
         """Incremental indexer over this assistant's stores."""
+        from index.load import Limits
+
         return Indexer(self.docstore, self.vectors, self.embedder, self.chunker,
                        # many chunks per write: the model sorts them by length, so batches pad less
                        batch_chunks=max(self.settings.embedding_batch_size * 16, 64),
-                       lexical_dir=self.settings.lexical_path)
+                       lexical_dir=self.settings.lexical_path,
+                       limits=Limits.from_mb(self.settings.max_file_mb, self.settings.max_document_mb,
+                                             self.settings.max_inflated_mb),
+                       lock_path=self.settings.home / "index.lock")  # one writer per home
 
     @cached_property
     def retriever(self):
@@ -65,7 +70,7 @@ class Assistant:
     @cached_property
     def answerer(self):
         """The configured answering backend (``CHIDAO_ANSWER_BACKEND``)."""
-        from assistant.answer import ExtractiveAnswerer
+        from assistant.extractive import ExtractiveAnswerer
 
         extractive = ExtractiveAnswerer(self.retriever, self.docstore)
         if self.settings.answer_backend == "extractive":

@@ -115,6 +115,22 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="WARNING")
 
+    # --- limits on what is indexed (a file above a limit is skipped with its reason, nothing else stops) ---
+    max_file_mb: int = Field(
+        default=50, ge=1,
+        description="Largest file `chidao index` reads (bulk .jsonl/.jsonl.gz exports are exempt: they are "
+        "streamed, and each record must fit max_document_mb).",
+    )
+    max_document_mb: float = Field(
+        default=10.0, gt=0,
+        description="Largest text of one document after extraction (a record of a bulk export included).",
+    )
+    max_inflated_mb: int = Field(
+        default=200, ge=1,
+        description="Largest total size of a .docx (zip) once inflated; checked before anything is parsed, "
+        "so a decompression bomb is refused instead of filling memory.",
+    )
+
     # --- the web app (``chidao serve``): chat, widget, HTTP API ---
     host: str = Field(default="127.0.0.1", description="Address `chidao serve` binds to (0.0.0.0: all interfaces).")
     port: int = Field(default=7860, ge=1, le=65535, description="Port of `chidao serve`.")
@@ -152,7 +168,17 @@ class Settings(BaseSettings):
         description="The address users reach chidao at (behind a proxy), for links to documents; default: "
         "taken from each request.",
     )
-    max_upload_mb: int = Field(default=50, ge=1, description="Largest file an admin may upload.")
+    max_upload_mb: int = Field(
+        default=50, ge=1, description="Largest upload request (all its files together) an admin may send.")
+    max_request_kb: int = Field(
+        default=256, ge=1, description="Largest body of any other request (questions, feedback, Gradio events).")
+    max_header_kb: int = Field(
+        default=16, ge=1, description="Largest request head (request line and headers together).")
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs admin sign-in cookies; default: a random key kept in CHIDAO_HOME/secret.key "
+        "(shared by every worker on that home).",
+    )
     examples_file: Path = Field(
         default=Path(__file__).resolve().parent.parent / "prompts" / "examples.vi.txt",
         description="Example questions shown on an empty chat, one per line.",

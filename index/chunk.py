@@ -36,8 +36,13 @@ _CLAUSE_BREAK = re.compile(r"(?<=[;:])\s+")
 _ITEM_BREAK = re.compile(r"(?<=;)\s+")
 _CAPTION = re.compile(r"^\(?(?:ẢNH|Ảnh|Nguồn|NGUỒN|Video|VIDEO)\s*:", re.I)
 _ABBREVIATION = re.compile(r"(?:^|\s)(?:TP|Tp|TS|ThS|PGS|GS|BS|KS|St|Q|P|No|Mr|Mrs|Dr)\.$")
+_ABBREVIATION_REACH = 8  # characters: a space, the longest abbreviation above and its dot, with room
+#: No token of a real tokenizer is longer (e5's longest piece has 16 characters; twice that for margin),
+#: so a span longer than max_tokens times this surely needs splitting.
+_MAX_CHARS_PER_TOKEN = 32
 
-CHUNKER_VERSION = "2"
+#: 3: a heading line with nothing below it before the next sibling is kept; 4: unit vectors stored with chunks
+CHUNKER_VERSION = "4"
 #: A section's last piece smaller than this joins the chunk before it (a byline, a lone "TTXVN").
 _MIN_TAIL_TOKENS = 24
 
@@ -79,6 +84,17 @@ def sentence_spans(text: str, start: int, end: int, clauses: bool = False) -> li
     return out
 
 
+#: Units shorter than this ("1.", "a)", a stray word) are not candidates for an answer.
+MIN_UNIT_CHARS = 12
+
+
+def unit_spans(text: str, start: int, end: int) -> list[tuple[int, int, int]]:
+    """The answer units of ``text[start:end]``: sentences, with ';'-separated list items cut apart, at
+    least :data:`MIN_UNIT_CHARS` long, as (start, end, sentence start). Index time (unit vectors) and
+    answer time (candidates) both take units from here, so they always agree."""
+    return [s for s in sentence_spans(text, start, end, clauses=True) if s[1] - s[0] >= MIN_UNIT_CHARS]
+
+
 def heading_level(line: str) -> int | None:
     """Level of a structural heading line (0 = Phần ... 3 = Điều), or None for body text."""
     for level, pattern in _HEADINGS:
@@ -113,11 +129,29 @@ def _split(text: str, span: _Span, pattern: re.Pattern[str]) -> list[_Span]:
     """Cut ``span`` at the pattern's matches (the separator whitespace belongs to no piece)."""
     pieces, start = [], span.start
     for match in pattern.finditer(text, span.start, span.end):
-        if pattern is _SENTENCE_BREAK and _ABBREVIATION.search(text, span.start, match.start()):
+        # Look back only as far as the longest abbreviation ("PGS." after a space): searching from the
+        # span's start made one long line quadratic (a multi-megabyte line never finished).
+        lookback = max(span.start, match.start() - _ABBREVIATION_REACH)
+        if pattern is _SENTENCE_BREAK and _ABBREVIATION.search(text, lookback, match.start()):
             continue
         if match.start() > start:
             pieces.append(_Span(start, match.start()))
         start = match.end()
+    if span.end > start:
+        pieces.append(_Span(start, span.end))
+    return pieces
+
+
+def _windows(text: str, span: _Span, size: int) -> list[_Span]:
+    """Cut ``span`` into pieces of at most ``size`` characters, at a space where there is one."""
+    pieces, start = [], span.start
+    while span.end - start > size:
+        cut = text.rfind(" ", start + 1, start + size)
+        cut = cut if cut > start else start + size  # one endless "word" (base64, a table rule): cut anyway
+        pieces.append(_Span(start, cut))
+        start = cut
+        while start < span.end and text[start] == " ":
+            start += 1
     if span.end > start:
         pieces.append(_Span(start, span.end))
     return pieces
@@ -191,10 +225,15 @@ class Chunker:
     # -- units ----------------------------------------------------------------------------
     def _fit(self, text: str, spans: list[_Span]) -> list[tuple[_Span, int]]:
         """Break spans until each fits ``max_tokens``: paragraphs, then sentences, clauses, words."""
-        counts = self.count_tokens([text[s.start : s.end] for s in spans])
+        # A span this long cannot fit, whatever its words: it is split before it is counted, because
+        # tokenizing one multi-megabyte string is superlinear (a 2 MB line took seconds, 8 MB minutes).
+        longest = self.max_tokens * _MAX_CHARS_PER_TOKEN
+        measured = [s for s in spans if s.end - s.start <= longest]
+        counted = iter(self.count_tokens([text[s.start : s.end] for s in measured]))
         out: list[tuple[_Span, int]] = []
-        for span, count in zip(spans, counts):
-            if count <= self.max_tokens:
+        for span in spans:
+            count = next(counted) if span.end - span.start <= longest else None
+            if count is not None and count <= self.max_tokens:
                 out.append((span, count))
                 continue
             for pattern in (_SENTENCE_BREAK, _CLAUSE_BREAK):
@@ -203,7 +242,10 @@ class Chunker:
                     out.extend(self._fit(text, pieces))
                     break
             else:
-                out.extend(self._fit_words(text, span, count))
+                if count is None:
+                    out.extend(self._fit(text, _windows(text, span, longest)))
+                else:
+                    out.extend(self._fit_words(text, span, count))
         return out
 
     def _fit_words(self, text: str, span: _Span, count: int) -> list[tuple[_Span, int]]:
@@ -248,9 +290,13 @@ class Chunker:
                 tokens=sum(c for _, c in units),
             ))
 
-        for headings, spans, n_heading_lines in self._sections(text):
-            if len(spans) == n_heading_lines:
+        sections = self._sections(text)
+        for i, (headings, spans, n_heading_lines) in enumerate(sections):
+            below = sections[i + 1][0] if i + 1 < len(sections) else ()
+            if len(spans) == n_heading_lines and below[: len(headings)] == headings and below != headings:
                 continue  # a heading with nothing under it lives on in the paths of what follows
+            # Otherwise the heading line is the content ("Điều 1. Luật này quy định ..." on one line,
+            # then "Điều 2."): skipping it lost that text from the index.
             units = self._fit(text, spans)
             current: list[tuple[_Span, int]] = []  # the chunk being built: overlap + new units
             new: list[tuple[_Span, int]] = []  # its units that no earlier chunk holds

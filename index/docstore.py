@@ -3,8 +3,9 @@
 It keeps each document's normalised text (all offsets refer to it), its chunks, and which source
 paths hold it (several files may hold the same text). Chroma is an index *over* this store: a
 document row is written only after all its vectors are in Chroma, and deleted before its vectors
-are, so a crash can only ever leave vectors without a row ("orphans"), which the next run removes
-and which retrieval never returns.
+are (and a re-chunked document's old chunk vectors after its new record), so a crash can only ever
+leave vectors without a chunk row ("orphans"), which the next run removes and which retrieval never
+returns.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from index.chunk import Chunk
 from index.load import Document
@@ -49,6 +52,13 @@ CREATE TABLE IF NOT EXISTS chunks (
     tokens INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ordinal);
+CREATE TABLE IF NOT EXISTS units (
+    chunk_id TEXT NOT NULL REFERENCES chunks(chunk_id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (chunk_id, start, end)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tasks (
     task_id TEXT PRIMARY KEY,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
@@ -164,6 +174,16 @@ class DocStore:
         """All stored chunk ids."""
         return {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
 
+    def chunk_ids_of(self, doc_ids: Iterable[str]) -> set[str]:
+        """The stored chunk ids of these documents."""
+        ids = list(doc_ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT chunk_id FROM chunks WHERE doc_id IN ({','.join('?' * len(part))})", part))
+        return found
+
     def chunk_spans(self) -> list[str]:
         """``chunk_id:start:end`` of every chunk (what the lexical index is keyed on)."""
         return [f"{i}:{a}:{b}" for i, a, b in self.db.execute("SELECT chunk_id, start, end FROM chunks")]
@@ -239,8 +259,22 @@ class DocStore:
         }
 
     # -- writes -------------------------------------------------------------------------------
-    def put(self, items: Iterable[tuple[Document, list[Chunk], list[str]]], chunker: str, model: str) -> None:
-        """Store documents with their chunks and sources in one transaction (after their vectors)."""
+    def unit_vectors(self, chunk_ids: Iterable[str]) -> dict[str, dict[tuple[int, int], np.ndarray]]:
+        """The stored unit vectors of these chunks: chunk id -> {(start, end): vector}."""
+        ids = list(dict.fromkeys(chunk_ids))
+        out: dict[str, dict[tuple[int, int], np.ndarray]] = {i: {} for i in ids}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows = self.db.execute(
+                f"SELECT chunk_id, start, end, vector FROM units WHERE chunk_id IN ({','.join('?' * len(part))})", part)
+            for chunk_id, start, end, blob in rows:
+                out[chunk_id][(start, end)] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+        return out
+
+    def put(self, items: Iterable[tuple[Document, list[Chunk], list[str]]], chunker: str, model: str,
+            units: dict[str, list[tuple[int, int, list[float]]]] | None = None) -> None:
+        """Store documents with their chunks, their units' vectors (chunk id -> [(start, end, vector)], as
+        float16) and sources in one transaction (after their chunk vectors are in Chroma)."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN")
@@ -255,6 +289,11 @@ class DocStore:
                     "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
                     [(c.chunk_id, c.doc_id, c.ordinal, c.start, c.end,
                       json.dumps(c.headings, ensure_ascii=False), c.tokens) for c in chunks],
+                )
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO units VALUES (?,?,?,?)",
+                    [(c.chunk_id, start, end, np.asarray(vector, dtype=np.float16).tobytes())
+                     for c in chunks for start, end, vector in (units or {}).get(c.chunk_id, [])],
                 )
                 self.db.executemany(
                     "INSERT OR REPLACE INTO sources VALUES (?, ?)", [(s, doc.doc_id) for s in sources]
@@ -283,6 +322,31 @@ class DocStore:
     def task_counts(self) -> dict[str, int]:
         """doc_id -> number of task rows extracted from it."""
         return dict(self.db.execute("SELECT doc_id, COUNT(*) FROM tasks GROUP BY doc_id").fetchall())
+
+    def public_source(self, source: str) -> str:
+        """How a source is shown outside the server: relative to the indexed file or folder that holds it
+        (``sample/a.txt``, ``export.jsonl#r1``), never the server's own folder layout.
+
+        Example:
+            >>> store.public_source("/srv/chidao/docs/sample/a.txt")  # doctest: +SKIP
+            'sample/a.txt'
+        """
+        path, sep, record = source.partition("#")
+        file = Path(path)
+        for root in self._roots():
+            if file == root:
+                return file.name + sep + record
+            if root in file.parents:
+                return (Path(root.name) / file.relative_to(root)).as_posix() + sep + record
+        return file.name + sep + record
+
+    def _roots(self) -> list[Path]:
+        """Indexed roots, deepest first (cached until another run is recorded)."""
+        latest = self.db.execute("SELECT MAX(id) FROM runs").fetchone()[0]
+        if getattr(self, "_roots_cache", (None,))[0] != latest:
+            roots = sorted((Path(r) for r in self.indexed_roots()), key=lambda r: -len(r.parts))
+            self._roots_cache = (latest, roots)
+        return self._roots_cache[1]
 
     def indexed_roots(self) -> list[str]:
         """The files and folders given to earlier indexing runs, oldest first, each once."""

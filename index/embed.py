@@ -82,6 +82,7 @@ class SentenceEmbedder(Embeddings):
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = "passage" if "passage" in prompts else None
         self.dimension = int(self.model.get_embedding_dimension() or 0)
+        self._recent: dict[str, list[float]] = {}  # query -> vector, oldest first
         self.max_tokens = int(self.model.max_seq_length)
 
     @property
@@ -103,8 +104,15 @@ class SentenceEmbedder(Embeddings):
         return self._encode(texts, self._passage_prompt)
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed one search query (with the ``query`` prompt)."""
-        return self._encode([text], self._query_prompt)[0]
+        """Embed one search query (with the ``query`` prompt). The last few are remembered: retrieval and
+        the reader both need the question's vector, and a pass costs more than the rest of an answer."""
+        vector = self._recent.get(text)
+        if vector is None:
+            vector = self._encode([text], self._query_prompt)[0]
+            self._recent[text] = vector
+            while len(self._recent) > 64:
+                self._recent.pop(next(iter(self._recent)), None)
+        return list(vector)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text, without special tokens or prompts (the chunker's measure)."""
@@ -112,3 +120,56 @@ class SentenceEmbedder(Embeddings):
             return []
         encoded = self.model.tokenizer([nfc(t) for t in texts], add_special_tokens=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
+
+    def embed_documents_with_units(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[list[list[float]], list[list[list[float] | None]]]:
+        """Embed passages and, from the same forward pass, every unit (sentence, list item, table row) in them.
+
+        "Late chunking": a unit's vector is the mean of its tokens' output vectors inside the passage's
+        own pass, so it sees the passage around it and costs no second pass. The passage vector is the
+        same mean pooling over all tokens that :meth:`embed_documents` computes.
+
+        Args:
+            texts: the passages.
+            spans: for each passage, (start, end) character offsets of its units in that passage.
+
+        Returns:
+            (passage vectors, for each passage the unit vectors in ``spans`` order; None for a unit that
+            lies beyond the model's token limit).
+        """
+        import torch
+
+        prompt = (self.model.prompts or {}).get("passage", "") if self._passage_prompt else ""
+        full = [prompt + nfc(t) for t in texts]
+        transformer = self.model[0]
+        order = sorted(range(len(full)), key=lambda i: -len(full[i]))
+        chunk_vectors: list = [None] * len(full)
+        unit_vectors: list = [None] * len(full)
+        for b in range(0, len(order), self.batch_size):
+            batch = order[b : b + self.batch_size]
+            encoded = transformer.tokenizer([full[i] for i in batch], padding=True, truncation=True,
+                                            max_length=self.max_tokens, return_offsets_mapping=True,
+                                            return_tensors="pt")
+            offsets = encoded.pop("offset_mapping").numpy()
+            with torch.inference_mode():
+                hidden = transformer.auto_model(**encoded).last_hidden_state.float().numpy()
+            mask = encoded["attention_mask"].numpy().astype(bool)
+            for row, i in enumerate(batch):
+                tokens = hidden[row][mask[row]]
+                chunk_vectors[i] = _unit_norm(tokens.mean(axis=0)).tolist()
+                starts, ends = offsets[row][mask[row]].T
+                real = ends > starts  # special tokens have empty offsets
+                vectors = []
+                for start, end in spans[i]:
+                    inside = real & (starts < end + len(prompt)) & (ends > start + len(prompt))
+                    vectors.append(_unit_norm(tokens[inside].mean(axis=0)).tolist() if inside.any() else None)
+                unit_vectors[i] = vectors
+        return chunk_vectors, unit_vectors
+
+
+def _unit_norm(vector):
+    import numpy as np
+
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector

@@ -4,26 +4,50 @@ Supported: ``.txt``, ``.md``, ``.html``/``.htm``, ``.docx``, ``.pdf`` and bulk `
 ``.jsonl.gz`` exports with one ``{"id", "title", "text", ...}`` object per line. Folders are walked
 recursively. A broken file never raises out of :func:`load_path`; it yields a :class:`LoadFailure`
 with a reason a person can act on.
+
+Reading is bounded (:class:`Limits`): a file's size is checked before it is read (bulk exports are
+streamed instead, one bounded line at a time), a .docx's inflated size before it is unzipped, and
+every document's text after extraction. Only regular files are opened, never a FIFO or a device.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import logging
+import os
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
+from index.files import (
+    DEFAULT_LIMITS,
+    MB,
+    Limits,
+    LoadError,
+    megabytes,
+    open_regular,
+    printable,
+    read_within,
+    source_file,
+    source_of,
+    storable,
+    unzip_within,
+)
 from index.metadata import extract_date, extract_issuer, guess_title, split_header
 from index.normalize import normalize_text
 
-log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_LIMITS", "Document", "Limits", "LoadError", "LoadFailure", "iter_files", "load_path",
+           "printable", "source_file", "source_of", "to_document"]
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Document:
@@ -48,14 +72,8 @@ class LoadFailure:
 
     @property
     def file(self) -> str:
-        """The file this failure is about (a bulk file's record or line reference removed)."""
-        path = self.source.split("#", 1)[0]
-        head, _, tail = path.rpartition(":")
-        return head if head and tail.isdigit() else path
-
-
-class LoadError(Exception):
-    """Raised inside a loader; turned into a :class:`LoadFailure`."""
+        """The file (or folder) this failure is about (a bulk file's record or line reference removed)."""
+        return source_file(self.source)
 
 
 @dataclass
@@ -90,6 +108,9 @@ def decode_bytes(data: bytes) -> str:
         except UnicodeDecodeError as exc:
             raise LoadError(f"broken UTF-16 text ({exc.reason} at byte {exc.start})") from None
     if b"\x00" in data[:4096]:
+        head = data[:4096]
+        if max(head[0::2].count(0), head[1::2].count(0)) > len(head) // 5:  # every other byte zero
+            raise LoadError("UTF-16 text without a byte-order mark (or binary); re-save the file as UTF-8")
         raise LoadError("binary file (contains NUL bytes), not text")
     try:
         text = data.decode("utf-8-sig")
@@ -115,15 +136,15 @@ def _looks_like_text(text: str) -> str:
 # --------------------------------------------------------------------------- one loader a format
 
 
-def _load_txt(path: Path) -> Iterator[_Raw]:
-    yield _Raw(decode_bytes(path.read_bytes()))
+def _load_txt(data: bytes, limits: Limits) -> Iterator[_Raw]:
+    yield _Raw(decode_bytes(data))
 
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 
 
-def _load_md(path: Path) -> Iterator[_Raw]:
-    text = decode_bytes(path.read_bytes()).replace("\r\n", "\n")
+def _load_md(data: bytes, limits: Limits) -> Iterator[_Raw]:
+    text = decode_bytes(data).replace("\r\n", "\n")
     raw = _Raw(text)
     match = _FRONT_MATTER.match(text)
     if match:
@@ -142,43 +163,24 @@ def _load_md(path: Path) -> Iterator[_Raw]:
     yield raw
 
 
-_BLOCK_TAGS = (
-    "p", "div", "li", "tr", "br", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
-    "table", "ul", "ol", "blockquote", "pre", "header", "footer",
-)
+def _load_html(data: bytes, limits: Limits) -> Iterator[_Raw]:
+    from index.html import html_text
+
+    # Decoded here (UTF-8, or UTF-16 with a BOM, like every text format) and handed over as UTF-8, so a
+    # <meta charset> in the page cannot make the parser decode it another way.
+    try:
+        page = html_text(decode_bytes(data))
+    except ValueError as exc:
+        raise LoadError(f"unreadable HTML ({exc})") from None
+    yield _Raw(page.text, title=page.title, date=page.date)
 
 
-def _load_html(path: Path) -> Iterator[_Raw]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(decode_bytes(path.read_bytes()), "lxml")
-    for tag in soup(["script", "style", "noscript", "template", "svg", "iframe", "nav"]):
-        tag.decompose()
-    raw = _Raw("")
-    if soup.title and soup.title.get_text(strip=True):
-        raw.title = soup.title.get_text(" ", strip=True)
-    h1 = soup.find("h1")
-    if h1 and h1.get_text(strip=True):
-        raw.title = h1.get_text(" ", strip=True)
-    for name in ("date", "dc.date", "article:published_time", "pubdate"):
-        meta = soup.find("meta", attrs={"name": name}) or soup.find("meta", attrs={"property": name})
-        if meta and meta.get("content"):
-            raw.date = str(meta["content"])
-            break
-    for tag in soup.find_all(_BLOCK_TAGS):
-        tag.insert_before("\n")
-        tag.insert_after("\n")
-    body = soup.body or soup
-    raw.text = body.get_text("")
-    yield raw
-
-
-def _load_docx(path: Path) -> Iterator[_Raw]:
+def _load_docx(data: bytes, limits: Limits) -> Iterator[_Raw]:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
     try:
-        document = docx.Document(str(path))
+        document = docx.Document(io.BytesIO(unzip_within(data, limits.max_inflated_bytes)))
     except (zipfile.BadZipFile, PackageNotFoundError, KeyError) as exc:
         raise LoadError(f"not a readable .docx (truncated or corrupt: {exc})") from None
     parts: list[str] = []
@@ -205,17 +207,22 @@ def _load_docx(path: Path) -> Iterator[_Raw]:
     yield raw
 
 
-def _load_pdf(path: Path) -> Iterator[_Raw]:
+def _load_pdf(data: bytes, limits: Limits) -> Iterator[_Raw]:
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
     try:
-        reader = PdfReader(str(path))
+        reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             # Many PDFs are "encrypted" only against editing, with an empty user password.
             if not reader.decrypt(""):
                 raise LoadError("encrypted PDF (a password is needed to read it)")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages, size = [], 0
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            size += len(pages[-1])
+            if size > limits.max_document_bytes:  # stop early: the text would be refused anyway
+                raise LoadError(_too_large_text(limits))
         info = reader.metadata
     except FileNotDecryptedError:
         raise LoadError("encrypted PDF (a password is needed to read it)") from None
@@ -234,44 +241,70 @@ def _load_pdf(path: Path) -> Iterator[_Raw]:
     yield raw
 
 
-def _open_lines(path: Path) -> Iterator[bytes]:
-    opener: Callable = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        yield from handle
+def _load_jsonl(handle: BinaryIO, name: str, limits: Limits) -> Iterator[_Raw | LoadFailure]:
+    """Records of a bulk export, one JSON object a line, streamed: a line longer than the document
+    limit is refused as that record after reading at most the limit (a gzip bomb's one endless line
+    included), and the rest of the file goes on.
 
-
-def _load_jsonl(path: Path) -> Iterator[_Raw | LoadFailure]:
+    A record with an ``id`` is ``file#id``; one without is ``file#line-12``. An id met again keeps its
+    first record and reports each later one, naming both lines.
+    """
+    stream: BinaryIO = gzip.GzipFile(fileobj=handle, mode="rb") if name.lower().endswith(".gz") else handle
+    limit = limits.max_document_bytes
+    first_line: dict[str, int] = {}
+    number = 0
     try:
-        for number, line in enumerate(_open_lines(path), start=1):
+        while line := stream.readline(limit + 1):
+            number += 1
+            where = f"{name}:{number}"
+            if len(line) > limit and not line.endswith(b"\n"):
+                while (rest := stream.readline(MB)) and not rest.endswith(b"\n"):
+                    pass  # skip the rest of the line without holding it
+                yield LoadFailure(where, f"record too large (a line over {megabytes(limit)}; the limit is "
+                                         "CHIDAO_MAX_DOCUMENT_MB)")
+                continue
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield LoadFailure(where, f"invalid JSON line ({exc})")
-                continue
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                yield LoadFailure(where, "record has no string field 'text'")
-                continue
-            record_id = str(record.get("id") or number)
-            extra = {
-                k: str(v) for k, v in record.items()
-                if k not in ("text", "title", "date", "issuer", "id") and isinstance(v, (str, int, float))
-            }
-            yield _Raw(
-                record["text"],
-                title=str(record["title"]) if record.get("title") else None,
-                date=str(record["date"]) if record.get("date") else None,
-                issuer=str(record["issuer"]) if record.get("issuer") else None,
-                source=f"{path}#{record_id}",
-                extra=extra,
-            )
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        yield LoadFailure(str(path), f"bulk file cut short or corrupt ({exc}); records before it were kept")
+            item = _bulk_record(line, number, name, first_line)
+            yield LoadFailure(where, item) if isinstance(item, str) else item
+    except (OSError, EOFError, zlib.error) as exc:
+        yield LoadFailure(name, f"bulk file cut short or corrupt ({exc}); records before it were kept")
 
 
-LOADERS: dict[str, Callable[[Path], Iterable[_Raw | LoadFailure]]] = {
+def _bulk_record(line: bytes, number: int, name: str, first_line: dict[str, int]) -> _Raw | str:
+    """One line of a bulk export as a record, or the reason it is refused."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return f"invalid JSON line ({'nested too deeply' if isinstance(exc, RecursionError) else exc})"
+    if not isinstance(record, dict):
+        return f"record is a JSON {type(record).__name__}, not an object with a field 'text'"
+    if not isinstance(record.get("text"), str):
+        return "record has no string field 'text'"
+    given = record.get("id")
+    if isinstance(given, bool) or not isinstance(given, (str, int, float, type(None))):
+        return f"field 'id' must be a string or a number, not {type(given).__name__}"
+    record_id = storable(str(given)) if given not in (None, "") else f"line-{number}"
+    if record_id in first_line:
+        return (f"duplicate id {printable(record_id)!r}: line {number} repeats the id of line "
+                f"{first_line[record_id]}; the first is kept")
+    first_line[record_id] = number
+    extra = {
+        k: storable(str(v)) for k, v in record.items()
+        if k not in ("text", "title", "date", "issuer", "id") and isinstance(v, (str, int, float))
+    }
+    return _Raw(
+        record["text"],
+        title=storable(str(record["title"])) if record.get("title") else None,
+        date=storable(str(record["date"])) if record.get("date") else None,
+        issuer=storable(str(record["issuer"])) if record.get("issuer") else None,
+        source=f"{name}#{record_id}",
+        extra=extra,
+    )
+
+
+#: One document a file: the loader gets the file's bytes (read within max_file_bytes).
+LOADERS: dict[str, Callable[[bytes, Limits], Iterable[_Raw]]] = {
     ".txt": _load_txt,
     ".md": _load_md,
     ".markdown": _load_md,
@@ -279,6 +312,9 @@ LOADERS: dict[str, Callable[[Path], Iterable[_Raw | LoadFailure]]] = {
     ".htm": _load_html,
     ".docx": _load_docx,
     ".pdf": _load_pdf,
+}
+#: Bulk exports: streamed from the open file, any size.
+BULK_LOADERS: dict[str, Callable[[BinaryIO, str, Limits], Iterable[_Raw | LoadFailure]]] = {
     ".jsonl": _load_jsonl,
     ".jsonl.gz": _load_jsonl,
 }
@@ -290,23 +326,67 @@ def file_kind(path: Path) -> str | None:
     if name.endswith(".jsonl.gz"):
         return ".jsonl.gz"
     suffix = path.suffix.lower()
-    return suffix if suffix in LOADERS else None
+    return suffix if suffix in LOADERS or suffix in BULK_LOADERS else None
 
 
-def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Supported files under ``paths`` (files as given, folders walked recursively, sorted)."""
+def iter_files(paths: Iterable[str | Path], errors: list[LoadFailure] | None = None) -> Iterator[Path]:
+    """Supported files under ``paths`` (files as given, folders walked recursively, sorted).
+
+    Hidden files and folders are left out, and links to folders are not followed (no loops). A folder
+    that cannot be listed is appended to ``errors`` (logged when it is None): it is never taken as
+    empty, so what was indexed from it is kept.
+    """
     for given in paths:
         path = Path(given)
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if file_kind(child) and not any(part.startswith(".") for part in child.parts[len(path.parts):]):
-                    yield child
-        else:
+        if not path.is_dir():
             yield path
+            continue
+
+        def unreadable(exc: OSError, root: Path = path) -> None:
+            failure = LoadFailure(source_of(Path(exc.filename or root)),
+                                  f"cannot read this folder ({exc.strerror or exc}); nothing under it was "
+                                  "indexed, and nothing indexed from it before is removed")
+            if errors is None:
+                log.warning("skipped %s: %s", printable(failure.source), failure.reason)
+            else:
+                errors.append(failure)
+
+        found = []
+        for folder, dirs, files in os.walk(path, onerror=unreadable):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found += [Path(folder, name) for name in files if not name.startswith(".") and file_kind(Path(name))]
+        yield from sorted(found)
 
 
-def to_document(raw: _Raw, source: str, fmt: str) -> Document:
+def _too_large_text(limits: Limits) -> str:
+    return (f"document text too large (more than {megabytes(limits.max_document_bytes)} after extraction; "
+            "the limit is CHIDAO_MAX_DOCUMENT_MB)")
+
+
+def _check_text(text: str, limits: Limits) -> None:
+    """Refuse a text above the document limit, with NUL characters, or with lone surrogates (which the
+    stores cannot hold)."""
+    if len(text) > limits.max_document_bytes:  # cheap first: a character is at least one byte
+        raise LoadError(_too_large_text(limits))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise LoadError(f"text holds invalid Unicode ({text[exc.start]!r} at character {exc.start}, half of "
+                        "a surrogate pair); re-export it") from None
+    if size > limits.max_document_bytes:
+        raise LoadError(_too_large_text(limits))
+    if "\x00" in text:
+        raise LoadError("binary data inside the text (NUL characters), not text")
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """A title or issuer within ``limit`` characters: every chunk's metadata repeats it."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0]
+
+
+def to_document(raw: _Raw, source: str, fmt: str, limits: Limits = DEFAULT_LIMITS) -> Document:
     """Normalise the text, read metadata from its header lines, and give it its content id."""
+    _check_text(raw.text, limits)
     text, header = split_header(normalize_text(raw.text))
     text = text.strip()
     if not text:
@@ -314,47 +394,61 @@ def to_document(raw: _Raw, source: str, fmt: str) -> Document:
     given = raw.title or header.get("title")
     if given and " " not in given.strip() and "-" in given:
         given = None  # a URL slug ("Luat-thue-...-115247") reads worse than the document's own title
-    title = given or guess_title(text, Path(source.split("#")[0]).stem)
+    title = given or guess_title(text, Path(source_file(source)).stem)
     date = extract_date(raw.date or header.get("date") or "") or extract_date(text[:1500])
     issuer = raw.issuer or header.get("issuer") or extract_issuer(text)
     return Document(
         doc_id=content_id(text),
         text=text,
-        title=normalize_text(title),
+        title=_short(normalize_text(storable(title))),
         source=source,
         date=date,
-        issuer=normalize_text(issuer) if issuer else None,
+        issuer=_short(normalize_text(storable(issuer))) if issuer else None,
         format=fmt.lstrip(".").replace(".gz", ""),
         extra=raw.extra,
     )
 
 
-def load_path(path: Path) -> Iterator[Document | LoadFailure]:
+def load_path(path: Path, limits: Limits = DEFAULT_LIMITS) -> Iterator[Document | LoadFailure]:
     """Every document in one file; failures are yielded, never raised.
 
     Example:
         >>> for item in load_path(Path("data/sample/x.txt")):  # doctest: +SKIP
         ...     print(item.title if isinstance(item, Document) else item.reason)
     """
+    name = source_of(path)
     kind = file_kind(path)
     if kind is None:
-        yield LoadFailure(str(path), f"unsupported file type '{path.suffix or path.name}'")
+        yield LoadFailure(name, f"unsupported file type '{storable(path.suffix or path.name)}'")
         return
     try:
-        if path.stat().st_size == 0:
-            yield LoadFailure(str(path), "empty file")
-            return
-        for raw in LOADERS[kind](path):
-            if isinstance(raw, LoadFailure):
-                yield raw
-                continue
-            source = raw.source or str(path)
-            try:
-                yield to_document(raw, source, kind)
-            except LoadError as exc:
-                yield LoadFailure(source, str(exc))
+        handle = open_regular(path, limits, bulk=kind in BULK_LOADERS)
     except LoadError as exc:
-        yield LoadFailure(str(path), str(exc))
-    except Exception as exc:  # a loader library choking on a malformed file must not stop the run
-        log.debug("loader crashed on %s", path, exc_info=True)
-        yield LoadFailure(str(path), f"could not read {kind} file ({type(exc).__name__}: {exc})")
+        yield LoadFailure(name, str(exc))
+        return
+    with handle:
+        try:
+            if kind in BULK_LOADERS:
+                raws = BULK_LOADERS[kind](handle, name, limits)
+            else:
+                raws = LOADERS[kind](read_within(handle, limits.max_file_bytes), limits)
+            for raw in raws:
+                if isinstance(raw, LoadFailure):
+                    yield raw
+                    continue
+                source = raw.source or name
+                try:
+                    document = to_document(raw, source, kind, limits)
+                except LoadError as exc:
+                    yield LoadFailure(source, str(exc))
+                    continue
+                except Exception as exc:  # one odd record must not cost the bulk file's other records
+                    log.debug("could not read %s", printable(source), exc_info=True)
+                    yield LoadFailure(source, f"could not read this document ({type(exc).__name__}: {exc})")
+                    continue
+                yield document
+        except LoadError as exc:
+            yield LoadFailure(name, str(exc))
+        except Exception as exc:  # a loader library choking on a malformed file must not stop the run
+            log.debug("loader crashed on %s", name, exc_info=True)
+            yield LoadFailure(name, f"could not read {kind} file ({type(exc).__name__}: {exc})")

@@ -7,23 +7,80 @@
 * A removed file's document is deleted when ``prune`` is on (the default) and the file was under one
   of the paths being indexed; documents from other folders are never touched.
 * Interrupted runs are repaired by the next one (see :mod:`index.docstore` for the write order).
+* One writer per home: a run holds an exclusive lock on ``CHIDAO_HOME/index.lock``; a second run
+  (another ``chidao index``, the web app's re-index) is refused with :class:`IndexBusy`.
+* Nothing under a path that could not be read (a folder that cannot be listed, a file that fails to
+  load) is pruned: failing to read is not deleting.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.chunk import Chunk, Chunker
+from index.chunk import Chunk, Chunker, unit_spans
 from index.docstore import DocStore
 from index.embed import SentenceEmbedder
-from index.load import Document, LoadFailure, iter_files, load_path
+from index.load import (
+    DEFAULT_LIMITS,
+    Document,
+    Limits,
+    LoadFailure,
+    iter_files,
+    load_path,
+    printable,
+    source_file,
+    source_of,
+)
 from index.store import VectorStore, chunk_metadata
 
 log = logging.getLogger(__name__)
+
+
+class IndexBusy(RuntimeError):
+    """Another indexing run holds this home's lock (one writer per home).
+
+    A :class:`RuntimeError`, so callers that already turn "a run is in progress" into a message (the
+    web app's HTTP 409) handle it as they are.
+    """
+
+
+@contextmanager
+def home_lock(path: Path | None) -> Iterator[None]:
+    """Hold the exclusive, non-blocking lock at ``path`` for a run; raise :class:`IndexBusy` when another
+    process (or another run in this one) holds it. The kernel drops the lock when its holder exits, so a
+    killed run never leaves a stale lock behind.
+
+    Example:
+        >>> with home_lock(settings.home / "index.lock"):  # doctest: +SKIP
+        ...     indexer.run(["data/sample"])
+    """
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            # No path in the message: the web app may show it, and the server's layout is not the user's.
+            raise IndexBusy(
+                f"indexing already in progress (process {holder or '?'} holds this CHIDAO_HOME's index.lock): "
+                "one indexing run at a time per home; try again when it has finished"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who holds it, for the message above
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @dataclass
@@ -61,7 +118,7 @@ def embedding_text(doc: Document, chunk: Chunk) -> str:
 
 
 def _under(source: str, roots: Sequence[Path]) -> bool:
-    path = Path(source.split("#", 1)[0])
+    path = Path(source_file(source))
     return any(path == root or root in path.parents for root in roots)
 
 
@@ -74,6 +131,9 @@ class Indexer:
         embedder: the embedding model.
         chunker: the chunker (its version is recorded, so a change re-chunks everything).
         batch_chunks: chunks embedded and written together.
+        lexical_dir: where the BM25 index lives (None: no lexical index).
+        limits: how much is read of each file and document.
+        lock_path: the home's lock file (None: no lock; tests of the parts only).
 
     Example:
         >>> report = indexer.run(["data/sample"])  # doctest: +SKIP
@@ -81,8 +141,11 @@ class Indexer:
     """
 
     def __init__(self, docstore: DocStore, vectors: VectorStore, embedder: SentenceEmbedder,
-                 chunker: Chunker, batch_chunks: int = 64, lexical_dir: Path | None = None):
+                 chunker: Chunker, batch_chunks: int = 64, lexical_dir: Path | None = None,
+                 limits: Limits = DEFAULT_LIMITS, lock_path: Path | None = None):
         self.lexical_dir = lexical_dir
+        self.limits = limits
+        self.lock_path = lock_path
         self.docstore = docstore
         self.vectors = vectors
         self.embedder = embedder
@@ -90,38 +153,72 @@ class Indexer:
         self.batch_chunks = batch_chunks
 
     def _repair(self) -> int:
-        """Remove vectors of documents the store does not hold (left by an interrupted run)."""
-        orphans = self.vectors.doc_ids() - self.docstore.doc_ids()
+        """Remove vectors whose chunk the store does not hold (left by an interrupted run: a batch
+        written without its records, a deleted document, or a re-chunked document's old chunks);
+        returns how many documents had such vectors."""
+        orphans = self.vectors.ids() - self.docstore.chunk_ids()
+        docs = {chunk_id.rsplit("-", 1)[0] for chunk_id in orphans}
         if orphans:
-            log.warning("removing vectors of %d documents left by an interrupted run", len(orphans))
-            self.vectors.delete_docs(orphans)
-        return len(orphans)
+            log.warning("removing %d vectors of %d documents left by an interrupted run", len(orphans), len(docs))
+            self.vectors.delete_ids(orphans)
+        return len(docs)
 
     def _write(self, pending: list[tuple[Document, list[Chunk], list[str]]]) -> None:
-        ids, texts, stored, metas = [], [], [], []
+        ids, texts, stored, metas, spans, relative = [], [], [], [], [], []
         for doc, chunks, sources in pending:
             for chunk in chunks:
                 ids.append(chunk.chunk_id)
-                texts.append(embedding_text(doc, chunk))
+                text = embedding_text(doc, chunk)
+                texts.append(text)
                 stored.append(chunk.text)
                 metas.append(chunk_metadata(doc, chunk, sources[0]))
-        vectors = self.embedder.embed_documents(texts)
+                units = [(s, e) for s, e, _ in unit_spans(doc.text, chunk.start, chunk.end)]
+                shift = len(text) - len(chunk.text) - chunk.start  # the chunk's text ends the embedded text
+                spans.append(units)
+                relative.append([(s + shift, e + shift) for s, e in units])
+        # A document stored before with other chunking settings: its chunks that are no more.
+        stale = self.docstore.chunk_ids_of(doc.doc_id for doc, _, _ in pending) - set(ids)
+        # One forward pass gives each chunk's vector and its units' ("late chunking": SentenceEmbedder).
+        vectors, unit_vectors = self.embedder.embed_documents_with_units(texts, relative)
+        units = {cid: [(s, e, v) for (s, e), v in zip(sp, uv) if v is not None]
+                 for cid, sp, uv in zip(ids, spans, unit_vectors)}
         self.vectors.upsert(ids, vectors, stored, metas)  # vectors first ...
-        self.docstore.put(pending, self.chunker.version, self.embedder.name)  # ... then the record
+        self.docstore.put(pending, self.chunker.version, self.embedder.name, units)  # ... then the record ...
+        if stale:
+            self.vectors.delete_ids(stale)  # ... then the old vectors (a crash before: _repair's orphans)
 
     def run(self, paths: Iterable[str | Path], prune: bool = True, progress: bool = False) -> IndexReport:
-        """Index files and folders; never raises for a bad file (see ``report.failed``)."""
+        """Index files and folders; never raises for a bad file (see ``report.failed``).
+
+        Raises:
+            IndexBusy: another run holds this home's lock.
+        """
+        with home_lock(self.lock_path):
+            return self._run(paths, prune, progress)
+
+    def _run(self, paths: Iterable[str | Path], prune: bool, progress: bool) -> IndexReport:
         started = time.perf_counter()
         roots = [Path(p).resolve() for p in paths]
+        named = [Path(source_of(r)) for r in roots]  # as sources name them (a non-UTF-8 name escaped)
         report = IndexReport()
-        run_id, unfinished = self.docstore.begin_run(str(r) for r in roots)
-        if unfinished:
+        run_id, unfinished = self.docstore.begin_run(str(r) for r in named)
+        # Counts that differ mean vectors without a chunk: an interrupted run, or an index written by an
+        # older version that left a re-chunked document's old vectors behind.
+        if unfinished or self.vectors.count() != self.docstore.stats()["chunks"]:
             report.repaired = self._repair()
 
-        missing = [r for r in roots if not r.exists()]
-        for root in missing:
-            report.failed.append(LoadFailure(str(root), "no such file or folder"))
-        files = list(iter_files(r for r in roots if r.exists()))
+        readable = []
+        for root, name in zip(roots, named):
+            try:
+                os.stat(root)
+                readable.append(root)
+            except FileNotFoundError:
+                report.failed.append(LoadFailure(str(name), "no such file or folder"))
+            except OSError as exc:
+                report.failed.append(LoadFailure(str(name), f"cannot read ({exc.strerror or exc})"))
+        files = list(iter_files(readable, errors=report.failed))
+        for failure in report.failed:
+            log.warning("skipped %s: %s", printable(failure.source), printable(failure.reason))
         report.files = len(files)
         fingerprint = (self.chunker.version, self.embedder.name)
         seen_sources: set[str] = set()
@@ -132,10 +229,10 @@ class Indexer:
 
         bar = _progress(files, progress)
         for path in files:
-            for item in load_path(path):
+            for item in load_path(path, self.limits):
                 if isinstance(item, LoadFailure):
                     report.failed.append(item)
-                    log.warning("skipped %s: %s", item.source, item.reason)
+                    log.warning("skipped %s: %s", printable(item.source), printable(item.reason))
                     continue
                 seen_sources.add(item.source)
                 previous = self.docstore.doc_for_source(item.source)
@@ -175,10 +272,11 @@ class Indexer:
         bar.close()
 
         if prune:
-            gone = [s for s in self.docstore.sources() if s not in seen_sources and _under(s, roots)]
-            # A file that failed to load this time keeps its old index entry: failing is not deleting.
-            failed_files = {f.file for f in report.failed}
-            gone = [s for s in gone if s.split("#", 1)[0] not in failed_files]
+            gone = [s for s in self.docstore.sources() if s not in seen_sources and _under(s, named)]
+            # A file that failed to load this time keeps its old index entry, and so does everything
+            # under a folder that could not be listed: failing to read is not deleting.
+            failed = [Path(f.file) for f in report.failed]
+            gone = [s for s in gone if not _under(s, failed)]
             self.docstore.drop_sources(gone)
         dropped = self.docstore.drop_unreferenced()
         self.vectors.delete_docs(dropped)

@@ -111,6 +111,12 @@ class VectorStore:
         for i in range(0, len(ids), batch):
             self.collection.delete(where={"doc_id": {"$in": ids[i : i + batch]}})
 
+    def delete_ids(self, ids: Iterable[str], batch: int = 1000) -> None:
+        """Delete vectors by chunk id (a re-chunked document's old chunks, an interrupted run's orphans)."""
+        ids = list(ids)
+        for i in range(0, len(ids), batch):
+            self.collection.delete(ids=ids[i : i + batch])
+
     def doc_ids(self, page: int = 5000) -> set[str]:
         """Distinct document ids that have vectors (a full scan: used only to repair a crash)."""
         found: set[str] = set()

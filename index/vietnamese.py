@@ -26,11 +26,29 @@ _WORD = re.compile(r"\d+(?:[/.,]\d+)*%?|[^\W\d_]+(?:[-&][^\W\d_]+)*", re.U)
 _VIET_MARKS = re.compile(r"[àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ]", re.I)
 
 
+def _fold_table() -> dict[int, str | None]:
+    """Each lower-case letter with marks -> its base letter; combining marks -> nothing; đ -> d."""
+    table: dict[int, str | None] = {}
+    for code in range(0x80, 0x2000):
+        char = chr(code)
+        if unicodedata.category(char) == "Mn":
+            table[code] = None
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFD", char) if unicodedata.category(c) != "Mn")
+        if base != char and char.islower():
+            table[code] = base
+    table[ord("đ")] = "d"
+    return table
+
+
+_FOLD = _fold_table()
+
+
 def fold(text: str) -> str:
-    """Lower case without tone marks: ``Bộ Y tế`` -> ``bo y te`` (đ -> d)."""
-    decomposed = unicodedata.normalize("NFD", text.lower())
-    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-    return stripped.replace("đ", "d")
+    """Lower case without tone marks: ``Bộ Y tế`` -> ``bo y te`` (đ -> d).
+
+    One C-level pass (``str.translate``): this runs on every word of every candidate sentence."""
+    return text.lower().translate(_FOLD)
 
 
 def has_marks(text: str) -> bool:

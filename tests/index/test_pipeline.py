@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 
 import pytest
@@ -202,3 +204,97 @@ def test_any_sentence_transformers_folder_can_be_the_model(tmp_path, models_dir,
         assert not (tmp_path / "empty-models").exists()  # nothing was materialised for a given folder
     finally:
         custom.close()
+
+
+# --------------------------------------------------------------------------- issue 9
+
+
+def test_new_chunking_settings_leave_no_stale_vectors(assistant, sample_dir):
+    from index.chunk import Chunker
+
+    assistant.indexer.run([sample_dir])
+    small = Chunker(assistant.embedder.count_tokens, max_tokens=96, overlap_tokens=16)
+    rechunk = Indexer(assistant.docstore, assistant.vectors, assistant.embedder, small, batch_chunks=64)
+    report = rechunk.run([sample_dir])
+    assert report.updated == 2 and report.chunks == assistant.docstore.stats()["chunks"]
+    assert assistant.vectors.count() == assistant.docstore.stats()["chunks"]  # was 62 vectors for 17 chunks
+    assert_consistent(assistant)
+    # and back: the larger chunks replace the smaller ones the same way
+    assistant.indexer.run([sample_dir])
+    assert_consistent(assistant)
+
+
+def test_stale_vectors_of_an_older_index_are_repaired(assistant, sample_dir):
+    assistant.indexer.run([sample_dir])
+    doc_id = next(iter(assistant.docstore.doc_ids()))
+    stored = assistant.docstore.document(doc_id)
+    # What an older version left: a vector of a chunk its document no longer has.
+    assistant.vectors.upsert([f"{doc_id}-99999"], [[0.1] * assistant.embedder.dimension], ["cũ"],
+                             [{"doc_id": doc_id, "ordinal": 99999, "start": 0, "end": 2, "title": stored.title,
+                               "source": stored.source, "headings": ""}])
+    report = assistant.indexer.run([sample_dir])
+    assert report.repaired == 1 and report.chunks == 0
+    assert_consistent(assistant)
+
+
+def test_a_second_indexer_on_the_same_home_is_refused(assistant, sample_dir, settings):
+    import fcntl
+
+    from index.pipeline import IndexBusy
+
+    lock = settings.home / "index.lock"
+    with open(lock, "a+") as holder:  # another holder of the lock: an open file of its own, as a process has
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(IndexBusy, match="indexing already in progress") as busy:
+            assistant.indexer.run([sample_dir])
+        assert isinstance(busy.value, RuntimeError)  # the web app's `except RuntimeError` -> HTTP 409
+    assert assistant.docstore.stats()["documents"] == 0  # the refused run touched nothing
+    assert assistant.indexer.run([sample_dir]).added == 2  # released: the next run goes ahead
+    # A killed holder leaves no stale lock: the kernel drops it with the process.
+    assert assistant.indexer.run([sample_dir]).unchanged == 2
+
+
+def test_file_name_that_is_not_utf8_is_indexed_and_pruned(assistant, sample_dir):
+    raw = os.path.join(os.fsencode(sample_dir), b"k\xeat lu\xe2n c\xf4ng v\xe0n.txt")  # cp1258 bytes
+    with open(raw, "wb") as out:
+        out.write("Bộ Tư pháp chủ trì, hoàn thành trong quý 4/2026.".encode())
+    report = assistant.indexer.run([sample_dir])  # aborted the whole run before (exit 3)
+    assert (report.added, report.failed) == (3, [])
+    source = f"{sample_dir}/k\\xeat lu\\xe2n c\\xf4ng v\\xe0n.txt"
+    assert assistant.docstore.doc_for_source(source)
+    assert assistant.indexer.run([sample_dir]).unchanged == 3  # the same name on every run
+    os.remove(raw)
+    assert assistant.indexer.run([sample_dir]).removed == 1
+    assert assistant.docstore.doc_for_source(source) is None
+    assert_consistent(assistant)
+
+
+def test_a_given_folder_that_is_gone_keeps_its_documents(assistant, sample_dir, tmp_path):
+    # An unmounted share or a mistyped path is a path that could not be read, not an order to delete
+    # (it used to prune everything indexed from it). A subfolder that cannot be listed is tested with
+    # real permissions in tests/hostile/test_ingest.py; the walk's report in tests/index/test_load.py.
+    share = tmp_path / "chia-se"
+    share.mkdir()
+    (share / "a.txt").write_text("Bộ Nội vụ chủ trì, hoàn thành trong tháng 6/2026.", encoding="utf-8")
+    assert assistant.indexer.run([sample_dir, share]).added == 3
+    shutil.rmtree(share)
+    report = assistant.indexer.run([sample_dir, share])
+    assert [(f.source, f.reason) for f in report.failed] == [(str(share), "no such file or folder")]
+    assert report.removed == 0 and assistant.docstore.stats()["documents"] == 3
+    assert_consistent(assistant)
+
+
+def test_duplicate_bulk_ids_are_reported_and_the_first_is_kept(assistant, tmp_path):
+    folder = tmp_path / "xuat"
+    folder.mkdir()
+    path = folder / "tin.jsonl"
+    lines = [{"id": "r1", "text": "Bộ Y tế chủ trì, hoàn thành trong quý 3/2026."},
+             {"id": "r1", "text": "Bộ Công an chủ trì, hoàn thành trong quý 2/2026."},
+             {"text": "Bộ Tài chính chủ trì, hoàn thành trong tháng 9/2026."}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
+    report = assistant.indexer.run([folder])
+    assert report.added == 2 and len(report.failed) == 1  # said "2 added", nothing failed, kept one, before
+    assert "duplicate id 'r1'" in report.failed[0].reason and "line 1" in report.failed[0].reason
+    assert "quý 3/2026" in assistant.docstore.document(assistant.docstore.doc_for_source(f"{path}#r1")).text
+    assert assistant.docstore.doc_for_source(f"{path}#line-3")
+    assert_consistent(assistant)
