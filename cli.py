@@ -26,17 +26,22 @@ from assistant.settings import Settings
 log = logging.getLogger("chidao")
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+EXIT_BUSY = 75  # sysexits' EX_TEMPFAIL: another indexing run holds this home; try again later
 _STARTED = time.perf_counter()  # when the command began (imports of this module are light)
 
 
 def _display(source: str) -> str:
-    """A source path relative to the working directory when it lies below it."""
-    path, sep, rest = source.partition("#")
+    """A source path relative to the working directory when it lies below it, on one line (control
+    characters in a file name are escaped, so a name cannot forge lines of a report)."""
+    from index.load import printable, source_file
+
+    path = source_file(source)
+    rest = source[len(path) :]
     if Path(path).is_absolute():
         relative = os.path.relpath(path)
         if not relative.startswith(".."):
             path = relative
-    return path + sep + rest
+    return printable(path + rest)
 
 
 def _cmd_prepare(settings: Settings, args: argparse.Namespace) -> int:
@@ -52,16 +57,21 @@ def _cmd_prepare(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.build import build
+    from index.load import printable
+    from index.pipeline import IndexBusy
 
     assistant = build(settings)
     try:
         report = assistant.indexer.run(
             args.paths, prune=settings.prune and not args.no_prune, progress=not args.quiet and sys.stderr.isatty()
         )
+    except IndexBusy as exc:
+        print(f"chidao: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     finally:
         assistant.close()
     for failure in report.failed:
-        print(f"skipped {_display(failure.source)}: {failure.reason}", file=sys.stderr)
+        print(f"skipped {_display(failure.source)}: {printable(failure.reason)}", file=sys.stderr)
     print(report.summary())
     return EXIT_SOME_FAILED if report.failed else EXIT_OK
 
@@ -159,51 +169,75 @@ def _cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from assistant import evaluate
     from assistant.build import build
 
+    if not args.testset and not args.squad:
+        print("chidao eval: give a test set (JSONL) and/or --squad FILE", file=sys.stderr)
+        return EXIT_USAGE
     if args.backend:
         settings = settings.model_copy(update={"answer_backend": args.backend})
     out = Path(args.out)
     assistant = build(settings)
-    tables, outcomes = {}, {}
-    try:
-        if args.index:
-            assistant.indexer.run(args.index)
-        runs = [("own", Path(args.testset), evaluate.load_testset(Path(args.testset)), assistant)]
-        uit_tmp = None
-        if args.uit:
-            if not Path(args.uit).exists():
-                print(f"skipping the UIT check: {args.uit} is not there", file=sys.stderr)
-            else:
-                uit_tmp = tempfile.TemporaryDirectory()
-                corpus, cases = evaluate.uit_testset(Path(args.uit), Path(uit_tmp.name), args.uit_sample)
-                uit_settings = settings.model_copy(update={"home": Path(uit_tmp.name) / "home"})
-                uit = build(uit_settings, embedder=assistant.embedder)
-                uit.indexer.run([corpus])
-                runs.append(("uit", Path(args.uit), cases, uit))
-        for name, _path, cases, target in runs:
-            names = evaluate.source_names(target.docstore)
-            systems = {"chidao": target.ask}
-            if args.baseline:
-                from assistant.answer import ExtractiveAnswerer
-                from assistant.baseline import BaselineRetriever
-
-                systems["baseline"] = ExtractiveAnswerer(
-                    BaselineRetriever(target.docstore, target.embedder), target.docstore).answer
-            for system, ask in systems.items():
-                results = [evaluate.run_case(c, ask, target.docstore, names) for c in cases]
-                key = system if name == "own" else f"{system} ({name})"
-                outcomes[key] = results
-                tables[key] = evaluate.by_kind(results)
-                print(evaluate.table_text(tables[key], key))
-                print()
-            if target is not assistant:
-                target.close()
-        json_path, md_path = evaluate.write_reports(tables, outcomes, out, Path(args.testset))
-        print(f"reports: {json_path}, {md_path}")
-        if uit_tmp:
-            uit_tmp.cleanup()
-    finally:
-        assistant.close()
+    tables: dict = {}
+    outcomes: dict = {}
+    with tempfile.TemporaryDirectory(prefix="chidao-eval-") as tmp:
+        try:
+            if args.index:
+                assistant.indexer.run(args.index)
+            runs = []
+            if args.testset:
+                runs.append(("own", evaluate.load_testset(Path(args.testset)), assistant))
+            for path in map(Path, args.squad or []):
+                if not path.exists():
+                    print(f"skipping {path}: the file is not there", file=sys.stderr)
+                    continue
+                runs.append(_squad_run(settings, assistant, path, Path(tmp), args))
+            for name, cases, target in runs:
+                for system, ask in _systems(target, args.baseline).items():
+                    results = [evaluate.run_case(c, ask, target.docstore, evaluate.source_names(target.docstore))
+                               for c in cases]
+                    key = system if name == "own" else f"{system} ({name})"
+                    outcomes[key], tables[key] = results, evaluate.by_kind(results)
+                    print(evaluate.table_text(tables[key], key), end="\n\n", flush=True)
+                if target is not assistant:
+                    target.close()
+            if len(tables) > 1:
+                print(evaluate.table_text(evaluate.side_by_side(tables), "side by side"), end="\n\n")
+            source = Path(args.testset) if args.testset else Path(args.squad[0])
+            json_path, md_path = evaluate.write_reports(tables, outcomes, out, source)
+            print(f"reports: {json_path}, {md_path}")
+        finally:
+            assistant.close()
     return EXIT_OK
+
+
+def _squad_run(settings: Settings, assistant, path: Path, tmp: Path, args: argparse.Namespace):
+    """A SQuAD file's paragraphs indexed in a home of their own (beside ``--squad-with`` documents),
+    and the cases of the chosen part."""
+    from assistant.build import build
+    from assistant.squad import load_squad
+
+    squad = load_squad(path)
+    home = tmp / squad.name
+    corpus = squad.write_corpus(home / "corpus" / f"{squad.name}.jsonl")
+    target = build(settings.model_copy(update={"home": home / "index"}), embedder=assistant.embedder)
+    report = target.indexer.run([corpus, *args.squad_with])
+    print(f"{squad.name}: {report.summary()}", file=sys.stderr)
+    cases = squad.select(args.part, args.sample, args.seed)
+    name = squad.name if args.part == "all" else f"{squad.name}, {args.part}"
+    return name, cases, target
+
+
+def _systems(target, baseline: bool) -> dict:
+    """chidao, and with ``--baseline`` the trivial reader over chidao's own retrieval and the plain
+    LangChain retrieval under chidao's answerer, all over the same index."""
+    systems = {"chidao": target.ask}
+    if baseline:
+        from assistant.baseline import BaselineRetriever, ReadingStore, TrivialReader
+        from assistant.extractive import ExtractiveAnswerer
+
+        systems["trivial reader"] = TrivialReader(target.retriever, target.docstore).answer
+        retriever = BaselineRetriever(target.docstore, target.embedder)
+        systems["langchain"] = ExtractiveAnswerer(retriever, ReadingStore(target.docstore, retriever)).answer
+    return systems
 
 
 def _cmd_tasks(settings: Settings, args: argparse.Namespace) -> int:
@@ -321,12 +355,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["extractive", "llm"], help="override CHIDAO_ANSWER_BACKEND")
     p.set_defaults(func=_cmd_ask)
 
-    p = sub.add_parser("eval", help="run a test set (JSONL) and report accuracy, citations, retrieval, latency")
-    p.add_argument("testset")
-    p.add_argument("--baseline", action="store_true", help="also run a plain LangChain RAG for comparison")
+    p = sub.add_parser("eval", help="run a test set (JSONL) and/or SQuAD-format sets and report accuracy, "
+                                    "refusals, citations, retrieval, latency")
+    p.add_argument("testset", nargs="?", help="a chidao test set (JSONL)")
+    p.add_argument("--baseline", action="store_true",
+                   help="also run the trivial best-sentence reader and the plain LangChain RAG, over the same index")
     p.add_argument("--index", nargs="*", default=[], help="index these paths first (e.g. data/sample)")
-    p.add_argument("--uit", help="also run a sample of this UIT regulation QA file (SQuAD JSON)")
-    p.add_argument("--uit-sample", type=int, default=100)
+    p.add_argument("--squad", action="append", metavar="FILE",
+                   help="a SQuAD-format file (.json or .json.gz): its paragraphs are indexed in a temporary home "
+                        "and its questions asked (repeatable)")
+    p.add_argument("--squad-with", nargs="*", default=[], metavar="PATH",
+                   help="documents indexed beside every --squad file's paragraphs (e.g. data/sample)")
+    p.add_argument("--part", choices=["tuning", "check", "all"], default="check",
+                   help="which part of each SQuAD set to ask (fixed split by paragraph; default: check)")
+    p.add_argument("--sample", type=int, help="ask a seeded sample of this many questions of the part")
+    p.add_argument("--seed", type=int, default=2026, help="seed of the sample (the split's seed is fixed)")
     p.add_argument("--out", default="eval-report", help="folder for eval.json, report.md and charts")
     p.add_argument("--backend", choices=["extractive", "llm"], help="override CHIDAO_ANSWER_BACKEND")
     p.set_defaults(func=_cmd_eval)

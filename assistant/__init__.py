@@ -1,6 +1,23 @@
-"""chidao's assistant: retrieval over the indexed directives (answering lands on top of it)."""
+"""chidao's assistant: retrieval over the indexed directives, the extractive reader, the LLM backends.
 
-from assistant.build import Assistant, build
-from assistant.settings import Settings
+Importing the package imports nothing else: ``Assistant`` and ``Settings`` load on first use, so a
+``chidao`` command pays only for what it touches. The builder is ``assistant.build.build``.
+"""
 
-__all__ = ["Assistant", "Settings", "build"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from assistant.build import Assistant
+    from assistant.settings import Settings
+
+__all__ = ["Assistant", "Settings"]
+_WHERE = {"Assistant": "assistant.build", "Settings": "assistant.settings"}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'assistant' has no attribute {name!r}")

@@ -14,13 +14,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant.answer import REFUSAL, Answer, Evidence, ExtractiveAnswerer
-from assistant.citations import Citation, markers, verify
+from assistant.answer import REFUSAL, Answer
+from assistant.citations import markers
+from assistant.compose import citations_for, conflicts, refusal
+from assistant.extractive import ExtractiveAnswerer
 from assistant.prompts import load_prompt
 from assistant.question import analyse
 from assistant.settings import Settings
-from index.facts import find_agencies
-from index.vietnamese import canonical_dates, fold
+from assistant.units import Unit
+from index.lang.facts import find_agencies
+from index.lang.vietnamese import canonical_dates, fold
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def make_chat_model(settings: Settings):
     return chat, server
 
 
-def check_answer(text: str, passages: list[Evidence]) -> str | None:
+def check_answer(text: str, passages: list[Unit]) -> str | None:
     """Why an LLM answer cannot be shown, or None when every claim is backed by its citations."""
     used = markers(text)
     if not used:
@@ -110,7 +113,7 @@ class LLMAnswerer:
     def _context(self, question: str, history: list[dict]):
         q = analyse(question, history)
         hits = self.extractive.retriever.search(q.query, k=self.extractive.k)
-        units = self.extractive.evidence(q, hits)[: self.passages]
+        units = self.extractive.ranked(q, hits)[: self.passages]
         # Reading order inside each document reads better than score order.
         units.sort(key=lambda u: (u.doc_id, u.start))
         lines = [f"[{i}] ({u.hit.document.title[:60]}{', ' + u.hit.document.date if u.hit.document.date else ''}) "
@@ -130,7 +133,7 @@ class LLMAnswerer:
                     yield delta
         except Exception as exc:  # the server died or timed out: the user still gets an answer
             log.warning("LLM call failed: %s", exc)
-            answer = self.extractive.answer(question, history)
+            answer = self.extractive.answer_from(q, hits)
             answer.backend, answer.note = "extractive", f"Máy chủ mô hình không trả lời ({type(exc).__name__})."
             yield answer
             return
@@ -148,34 +151,26 @@ class LLMAnswerer:
         assert final is not None
         return final
 
-    def _checked(self, q, hits, units: list[Evidence], text: str, question: str, history) -> Answer:
+    def _checked(self, q, hits, units: list[Unit], text: str, question: str, history) -> Answer:
         retrieved = [h.document.doc_id for h in hits]
         if fold(REFUSAL) in fold(text) and not markers(text):
-            refusal = self.extractive.refuse(q, hits)
-            refusal.backend, refusal.retrieved = self.backend, retrieved
-            return refusal
+            refused = refusal(q.text, hits, self.extractive.docstore)
+            refused.backend, refused.retrieved = self.backend, retrieved
+            return refused
         problem = check_answer(text, units)
         if problem is None:
-            citations = []
-            renumber = {}
-            for n in markers(text):
-                unit = units[n - 1]
-                doc = unit.hit.document
-                citation = Citation(len(citations) + 1, doc.doc_id, doc.title, doc.source, doc.date, unit.text,
-                                    unit.start, unit.end, unit.score, unit.hit.chunk.chunk_id)
-                if verify(citation, self.extractive.docstore):
-                    renumber[n] = citation.n
-                    citations.append(citation)
-            if len(renumber) == len(markers(text)):
+            used = [units[n - 1] for n in markers(text)]
+            citations, number = citations_for(used, self.extractive.docstore)
+            if len(citations) == len(used):
+                renumber = {n: number[i] for i, n in enumerate(markers(text))}
                 shown = re.sub(r"\[(\d+)\]", lambda m: f"[{renumber[int(m.group(1))]}]", text)
                 answer = Answer(q.text, shown, refused=False, citations=citations, backend=self.backend)
-                answer.conflicts = self.extractive.conflicts(
-                    [units[n - 1] for n in renumber], {i: c.n for i, c in enumerate(citations)})
+                answer.conflicts = conflicts(used, number)
                 answer.retrieved = retrieved
                 return answer
             problem = "a cited passage failed verification"
         log.info("LLM answer rejected (%s): %r", problem, text[:200])
-        fallback = self.extractive.answer(question, history)
+        fallback = self.extractive.answer_from(q, hits)  # the same passages: no second retrieval
         fallback.note = f"{FALLBACK_NOTE} ({problem})"
         fallback.retrieved = retrieved
         return fallback

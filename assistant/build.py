@@ -103,7 +103,8 @@ def build(settings: Settings | None = None, embedder: SentenceEmbedder | None = 
     """Build the assistant from settings: one embedding model, one Chroma client, one store.
 
     Example:
-        >>> from assistant import build, Settings
+        >>> from assistant import Settings
+        >>> from assistant.build import build
         >>> assistant = build(Settings(home="/tmp/chidao"))  # doctest: +SKIP
         >>> assistant.indexer.run(["data/sample"]).summary()  # doctest: +SKIP
 

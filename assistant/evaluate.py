@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.normalize import nfc
+from index.lang.normalize import nfc
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Outcome:
     citations_in_sources: int
     rank: int | None  # 1-based rank of the first retrieved document among ``sources``
     elapsed_ms: float
+    answer_chars: int = 0  # length of the answer text (the reference list is not part of it)
 
 
 def load_testset(path: Path) -> list[Case]:
@@ -100,7 +101,8 @@ def run_case(case: Case, ask: Callable, docstore, source_names: Callable[[str], 
             break
     correct = answer.refused if case.refuse else (not answer.refused and matches(answer.text, case.must))
     return Outcome(case, answer.text, answer.refused, correct, answer.refused == case.refuse, valid,
-                   len(answer.citations), in_sources, rank, answer.elapsed_ms)
+                   len(answer.citations), in_sources, rank, answer.elapsed_ms,
+                   0 if answer.refused else len(answer.text))
 
 
 def _quote_ok(citation, docstore) -> bool:
@@ -119,12 +121,17 @@ def metrics(outcomes: list[Outcome]) -> dict:
     cited_answerable = sum(o.citations_total for o in answerable)
     latencies = sorted(o.elapsed_ms for o in outcomes)
     ranks = [o.rank for o in answerable]
+    answered = [o for o in outcomes if not o.refused]
     return {
         "n": n,
         "accuracy": sum(o.correct for o in outcomes) / n,
         "refusal_accuracy": sum(o.refusal_ok for o in outcomes) / n,
         "refused_when_should": (sum(o.refused for o in refusable) / len(refusable)) if refusable else None,
         "answered_when_should": (sum(not o.refused for o in answerable) / len(answerable)) if answerable else None,
+        "refused_answerable": (sum(o.refused for o in answerable) / len(answerable)) if answerable else None,
+        "answer_chars": (sum(o.answer_chars for o in answered) / len(answered)) if answered else None,
+        "over_400": (sum(1 for o in answered if o.answer_chars > 400) / len(answered)) if answered else None,
+        "cited_hit": (sum(1 for o in answerable if o.citations_in_sources) / len(answerable)) if answerable else None,
         "citation_validity": (sum(o.citations_valid for o in outcomes) / cited) if cited else None,
         "citation_precision": (sum(o.citations_in_sources for o in answerable) / cited_answerable)
         if cited_answerable else None,
@@ -145,21 +152,23 @@ def by_kind(outcomes: list[Outcome]) -> dict[str, dict]:
     return table
 
 
-COLUMNS = ["n", "accuracy", "refusal_accuracy", "citation_validity", "citation_precision",
-           "hit@1", "hit@5", "mrr", "p50_ms", "p95_ms"]
+COLUMNS = ["n", "accuracy", "refused_answerable", "refused_when_should", "refusal_accuracy", "answer_chars",
+           "over_400", "citation_validity", "cited_hit", "hit@1", "hit@5", "mrr", "p50_ms", "p95_ms"]
+#: Columns that are counts or sizes, never shown as percentages.
+_PLAIN = {"n", "answer_chars", "p50_ms", "p95_ms"}
 
 
-def _cell(value) -> str:
+def _cell(value, column: str = "") -> str:
     if value is None:
         return "–"
-    if isinstance(value, float) and value <= 1.0:
+    if isinstance(value, float) and column not in _PLAIN:
         return f"{value:.0%}"
     return f"{value:.0f}" if isinstance(value, float) else str(value)
 
 
 def table_text(table: dict[str, dict], title: str) -> str:
     """A plain-text table for the terminal."""
-    rows = [[title] + COLUMNS] + [[k] + [_cell(m.get(c)) for c in COLUMNS] for k, m in table.items()]
+    rows = [[title] + COLUMNS] + [[k] + [_cell(m.get(c), c) for c in COLUMNS] for k, m in table.items()]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     return "\n".join(lines)
@@ -168,7 +177,7 @@ def table_text(table: dict[str, dict], title: str) -> str:
 def table_markdown(table: dict[str, dict], title: str) -> str:
     """The same table in Markdown."""
     lines = [f"| {title} | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    lines += [f"| {k} | " + " | ".join(_cell(m.get(c)) for c in COLUMNS) + " |" for k, m in table.items()]
+    lines += [f"| {k} | " + " | ".join(_cell(m.get(c), c) for c in COLUMNS) + " |" for k, m in table.items()]
     return "\n".join(lines)
 
 
@@ -200,6 +209,11 @@ def charts(tables: dict[str, dict[str, dict]], folder: Path) -> list[Path]:
     return paths
 
 
+def side_by_side(tables: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """The overall row of every system of every run, keyed ``system (set)``, for one comparison table."""
+    return {name: table["overall"] for name, table in tables.items()}
+
+
 def write_reports(tables: dict[str, dict[str, dict]], outcomes: dict[str, list[Outcome]], folder: Path,
                   testset: Path) -> tuple[Path, Path]:
     """JSON (metrics and every answer) and a Markdown report with charts."""
@@ -215,7 +229,8 @@ def write_reports(tables: dict[str, dict[str, dict]], outcomes: dict[str, list[O
     json_path = folder / "eval.json"
     json_path.write_text(json.dumps(data, ensure_ascii=False, indent=1))
     pngs = charts(tables, folder)
-    md = [f"# Evaluation: {testset.name}", ""]
+    md = [f"# Evaluation: {testset.name}", "", "## Side by side (overall)", "",
+          table_markdown(side_by_side(tables), "system (set)"), ""]
     for system, table in tables.items():
         md += [f"## {system}", "", table_markdown(table, "kind"), ""]
     wrong = [o for o in outcomes.get("chidao", []) if not o.correct]
@@ -227,28 +242,3 @@ def write_reports(tables: dict[str, dict[str, dict]], outcomes: dict[str, list[O
     md_path = folder / "report.md"
     md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
     return json_path, md_path
-
-
-def uit_testset(path: Path, folder: Path, sample: int = 100, seed: int = 7) -> tuple[Path, list[Case]]:
-    """The external check: a seeded sample of UIT regulation QA (SQuAD format) as chidao cases.
-
-    Each passage becomes a document (one JSONL record); each sampled question must contain one of
-    its gold answers, and its source is its passage.
-    """
-    import random
-
-    data = json.loads(path.read_text(encoding="utf-8"))
-    records, questions = [], []
-    for a, article in enumerate(data["data"]):
-        for p, paragraph in enumerate(article["paragraphs"]):
-            rid = f"uit-{a}-{p}"
-            records.append({"id": rid, "title": article.get("title") or rid, "text": paragraph["context"]})
-            for qa in paragraph["qas"]:
-                answers = [x["text"] for x in qa.get("answers", []) if x.get("text")]
-                if answers and not qa.get("is_impossible"):
-                    questions.append(Case(str(qa.get("id", len(questions))), "uit", qa["question"], [answers], [rid]))
-    random.Random(seed).shuffle(questions)
-    folder.mkdir(parents=True, exist_ok=True)
-    corpus = folder / "uit-passages.jsonl"
-    corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    return corpus, questions[:sample]

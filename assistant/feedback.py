@@ -147,7 +147,7 @@ def testset_line(f: Feedback) -> dict | None:
     A liked refusal: the question must be refused again. A disliked refusal: it must be answered
     (``must`` left for an editor). A disliked answer says only that this answer was wrong: it has no
     line, its comment is in the CSV export for the editor."""
-    from index.facts import find_agencies, find_deadlines
+    from index.lang.facts import find_agencies, find_deadlines
 
     if f.rating is None or (f.rating < 0 and not f.refused):
         return None

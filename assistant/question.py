@@ -5,44 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from index.facts import ASSIGNERS, find_agencies
-from index.normalize import normalize_text
-from index.vietnamese import expansions, fold, has_marks, words
-
-# Cue phrases (folded). A question may ask several things ("Ai chủ trì ..., hạn khi nào?").
-# Cues whose folded form is also another word ("mấy"/"máy") are matched with their marks.
-_MARKED_CUES = {"may": "mấy", "han": "hạn", "ai": "ai"}
-_WHO = ("ai", "co quan nao", "bo nao", "don vi nao", "nganh nao", "dau moi", "noi nao", "to chuc nao",
-        "giao cho ai", "ai lo")
-_WHEN = ("khi nao", "bao gio", "thoi han", "han chot", "han", "thoi gian nao", "luc nao",
-         "truoc ngay nao", "den khi nao", "thang nao", "quy nao", "nam nao", "tien do", "moc", "thoi diem nao",
-         "truoc khi nao", "xong khi nao")
-_FIGURE = ("bao nhieu", "may", "ty le", "so luong", "con so", "muc tieu", "dat duoc", "chi tieu", "bao lau")
-_LIST = ("nhung viec", "nhung nhiem vu", "nhung gi", "viec gi", "nhiem vu gi", "cac nhiem vu", "nhung co so",
-         "liet ke", "gom nhung", "nhung nao", "cac viec", "nhung du an", "ke ten")
-
-#: Words that shape a question but are not what it is about.
-_STOP_TEXT = """
-ai gì nào nao đâu sao thế nào bao nhiêu mấy khi bao giờ lúc hạn chót thời hạn thời gian là của cho được
-bị có không chưa đã sẽ đang phải cần với và hay hoặc thì mà này đó kia ấy các những một cái việc về theo
-trong ngoài trên dưới tới đến từ tại do để vậy nhé ạ à ơi hả chứ nhỉ xin hỏi cho biết biết hãy nêu liệt kê
-gồm phụ trách chịu trách nhiệm giao lo trước sau vào ra lên xuống mỗi cả lần thứ nhất hai ba hay
-hiện tại gần đây đơn vị cơ quan phương diễn buổi thời điểm lúc định nghĩa khái niệm nghĩa hiểu
-không hay em tôi mình bạn muốn nếu thì
-đảm nhiệm nhiệm vụ thực hiện triển khai hoàn thành xong
-ngày tháng quý năm nay còn như thế nữa cụ thể chính xác bây giờ hiện nay ra sao đâu vụ nhiêu bao
-"""
-STOPWORDS = frozenset(_STOP_TEXT.split())
-STOPWORDS_FOLDED = frozenset(fold(w) for w in STOPWORDS)
-
-
-def is_stop(word: str, marked: bool) -> bool:
-    """A function/question word? Typed with tone marks, words compare with marks ("tài" is not "tại")."""
-    return word.lower() in STOPWORDS if marked else fold(word) in STOPWORDS_FOLDED
+from index.lang.cues import is_stop, question_kinds, without_cues
+from index.lang.facts import ASSIGNERS, COLLECTIVE, find_agencies
+from index.lang.normalize import normalize_text
+from index.lang.vietnamese import expansions, fold, has_marks, words
 
 _FOLLOW_UP = re.compile(
     r"^(?:còn|vậy còn|thế còn|vậy|thế)\s+(?P<np>.+?)\s+(?:thì sao|thế nào|ra sao|thì thế nào)\s*\??$"
-    r"|(?:đó|ấy|này|trên|kia|nó)\b",
+    r"|(?:đó|ấy|này|trên|kia|nó)\b"
+    r"|^(?:còn|vậy còn|thế còn)\b",  # "Còn số tài khoản đã kích hoạt?": what about ..., as asked before
     re.I,
 )
 
@@ -53,15 +24,33 @@ class Question:
 
     text: str  # as asked
     query: str  # standalone form used for retrieval (follow-ups resolved)
-    asks_who: bool = False
-    asks_when: bool = False
-    asks_figure: bool = False
-    asks_list: bool = False
+    kinds: set[str] = field(default_factory=set)  # what it asks for (index.lang.cues.question_kinds)
     terms: list[str] = field(default_factory=list)  # content words and pairs of the standalone query
     agencies: list[str] = field(default_factory=list)  # canonical agencies named in the question
     names: list[str] = field(default_factory=list)  # proper names and acronyms (folded), e.g. "ho chi minh"
-    measure: list[str] = field(default_factory=list)  # what "bao nhiêu" counts: ["tài khoản"], ["phần trăm"]
     alternatives: list[set[str]] = field(default_factory=list)  # "sáng hay chiều": one of them will do
+
+    @property
+    def asks_who(self) -> bool:
+        return "who" in self.kinds
+
+    @property
+    def asks_when(self) -> bool:
+        return "when" in self.kinds
+
+    @property
+    def asks_figure(self) -> bool:
+        return "quantity" in self.kinds
+
+    @property
+    def asks_list(self) -> bool:
+        return "list" in self.kinds
+
+    @property
+    def required_agencies(self) -> list[str]:
+        """Agencies named in the question that the evidence must name too (those who assign and the
+        collective addressees name no one in particular)."""
+        return [a for a in self.agencies if a not in ASSIGNERS and a not in COLLECTIVE]
 
     @property
     def kind(self) -> str:
@@ -71,21 +60,6 @@ class Question:
         if self.asks_who or self.asks_when:
             return "who/when"
         return "figure" if self.asks_figure else "fact"
-
-
-def _has(text: str, cues: tuple[str, ...]) -> bool:
-    """Whole-word match of any cue phrase (so "tài khoản" does not contain "ai"); with tone marks
-    when the question has them and the cue is ambiguous without ("máy" is not "mấy")."""
-    marked = has_marks(text)
-    plain = " " + " ".join(re.findall(r"\w+", fold(text))) + " "
-    exact = " " + " ".join(re.findall(r"\w+", text.lower())) + " "
-    for cue in cues:
-        if marked and cue in _MARKED_CUES:
-            if f" {_MARKED_CUES[cue]} " in exact:
-                return True
-        elif f" {cue} " in plain:
-            return True
-    return False
 
 
 def content_terms(text: str, keep_marks: bool = False) -> list[str]:
@@ -127,7 +101,8 @@ def resolve_follow_up(question: str, history: list[dict]) -> str:
     * "Còn Bộ Y tế thì sao?" after "Bộ Công an chủ trì cơ sở dữ liệu nào?" swaps the agency;
       after "Ai chủ trì Cơ sở dữ liệu ngành Nông nghiệp?" it swaps the phrase with the same head
       ("Cơ sở dữ liệu ngành Y tế"), or appends it when nothing matches.
-    * "Hạn của nhiệm vụ đó là khi nào?" (đó, này, ấy, trên) adds the previous question's subject.
+    * "Hạn của nhiệm vụ đó là khi nào?" (đó, này, ấy, trên) adds the previous question's subject, and
+      so does "Còn số tài khoản đã kích hoạt?" (what about ..., asked the way the previous one was).
     """
     previous = _previous_question(history)
     if not previous:
@@ -135,7 +110,7 @@ def resolve_follow_up(question: str, history: list[dict]) -> str:
     match = _FOLLOW_UP.search(question)
     if not match:
         # An elliptical question ("Hạn hoàn thành là khi nào?") has almost nothing of its own to search.
-        if len([t for t in content_terms(question) if "_" not in t]) <= 1:
+        if len([t for t in content_terms(without_cues(question)) if "_" not in t]) <= 1:
             return f"{question} ({previous})"
         return question
     np = match.group("np") if match.group("np") else None
@@ -160,16 +135,19 @@ def resolve_follow_up(question: str, history: list[dict]) -> str:
     return f"{previous} {np}"
 
 
+#: "những X nào" (which Xs, plural): a list, whatever X is.
+_PLURAL_WHICH = re.compile(r"\bnhững\b.*\bnào\b", re.I)
+
+
 def analyse(question: str, history: list[dict] | None = None) -> Question:
     """Classify the question and resolve it against the conversation."""
     text = normalize_text(question)
     query = resolve_follow_up(text, history or [])
-    q = Question(text=text, query=query)
-    follow = query != text
-    q.asks_who = _has(text, _WHO) or (follow and _has(query, _WHO) and not _has(text, _WHEN))
-    q.asks_when = _has(text, _WHEN) or (follow and _has(query, _WHEN) and not _has(text, _WHO))
-    q.asks_figure = _has(text, _FIGURE)
-    q.asks_list = _has(text, _LIST) or bool(re.search(r"\bnhững\b.*\bnào\b", text, re.I))
+    q = Question(text=text, query=query, kinds=question_kinds(text))
+    if query != text and not q.kinds - {"which"}:
+        q.kinds |= question_kinds(query)  # "Còn Bộ Y tế thì sao?" asks what the previous question asked
+    if _PLURAL_WHICH.search(text):
+        q.kinds.add("list")
     mentions = find_agencies(query)
     q.agencies = [m.canonical for m in mentions]
     # The assigner ("Thủ tướng", "Ban Chỉ đạo") is named in every directive: it tells nothing apart.
@@ -180,7 +158,6 @@ def analyse(question: str, history: list[dict] | None = None) -> Question:
     q.terms = content_terms(topical, keep_marks=has_marks(query))
     # Names are read per utterance: each one's first word is capitalised only because it starts it.
     q.names = proper_names(text) + (proper_names(query[len(text):].strip(" ()")) if query.startswith(text) else [])
-    q.measure = measured(text)
     q.alternatives = alternatives(text, q.terms)
     return q
 
@@ -200,8 +177,10 @@ def alternatives(text: str, terms: list[str]) -> list[set[str]]:
 
 
 def proper_names(text: str) -> list[str]:
-    """Names the evidence must contain (folded): runs of two or more capitalised words, not counting
-    the question's first word ("TP Hồ Chí Minh", "Phạm Minh Chính"), and acronyms ("VNeID", "KPI")."""
+    """Names the evidence must contain (lower case, tone marks as typed): runs of capitalised words, not
+    counting the question's first word ("TP Hồ Chí Minh", "Phạm Minh Chính", "Gandhi", "Giáo" of "ngành
+    Giáo dục"), and acronyms ("VNeID", "KPI"). A run stops at the first word in lower case: names are not
+    guessed beyond it."""
     # Agencies and abbreviations are checked their own way: blank them out first.
     for mention in reversed(find_agencies(text)):
         text = text[: mention.start] + " , " + text[mention.end :]
@@ -219,31 +198,53 @@ def proper_names(text: str) -> list[str]:
         j = i
         while j < len(tokens) and capital(tokens[j]):
             j += 1
-        run = tokens[i:j]
-        if len(run) == 1 and sum(c.isupper() for c in run[0]) < 2:
-            # "ngành Giáo dục", "Quy chế": a name capitalises its first syllable only.
-            if j < len(tokens) and tokens[j].isalpha() and not is_stop(tokens[j], True):
-                run.append(tokens[j])
-            else:
-                run = []
-        if run:
-            names.append(fold(" ".join(run)))
+        names.append(" ".join(tokens[i:j]).lower())
         i = j
     return names
 
 
-_MEASURE = re.compile(r"bao\s+nhiêu\s+(\w+(?:\s+\w+)?)", re.I)
+@dataclass
+class Part:
+    """One thing a question asks: its words, what the reader reads it with, and its kinds."""
+
+    text: str
+    query: str
+    kinds: set[str]
 
 
-def measured(text: str) -> list[str]:
-    """What a "bao nhiêu" question counts: "bao nhiêu tài khoản" -> ["tài khoản"]; when nothing
-    follows ("Kinh phí ... là bao nhiêu?"), the question's subject (its first two content words)."""
-    match = _MEASURE.search(text)
-    if match:
-        found = [w for w in match.group(1).lower().split() if not is_stop(w, True)]
-        if found:
-            return [" ".join(found)]
-    if re.search(r"bao\s+nhiêu", text, re.I):
-        subject = [w for w in words(text) if not is_stop(w, has_marks(text))][:2]
-        return [" ".join(subject)] if subject else []
-    return []
+#: Where a question joins the things it asks: a comma, a semicolon, an inner question mark, "và", "còn".
+_JOINS = re.compile(r"\s*(?:[,;]|\?(?=\s*\S)|\bvà\b|\bcòn\b)\s*", re.I)
+
+
+def split_parts(q: Question) -> list[Part]:
+    """The parts of a multi-part question ("Ai chủ trì X, phối hợp với bộ nào và báo cáo khi nào?"):
+    pieces between joins that each ask something (a piece that asks nothing, such as the second half of
+    "A và B", stays with its neighbour). Each part is read with its own words plus the other parts'
+    content words (the shared topic); a question that asks one thing is one part.
+
+    Example:
+        >>> [p.text for p in split_parts(analyse("Ai chủ trì đề án, hạn khi nào?"))]
+        ['Ai chủ trì đề án', 'hạn khi nào']
+    """
+    whole = Part(q.text, q.query, set(q.kinds))
+    if q.asks_list or q.query != q.text:
+        return [whole]
+    pieces: list[str] = []
+    for piece in _JOINS.split(q.text):
+        piece = piece.strip(" ?")
+        if not piece:
+            continue
+        if pieces and not question_kinds(piece) - {"which"}:
+            pieces[-1] = f"{pieces[-1]}, {piece}"  # asks nothing of its own: part of the previous piece
+        elif pieces and not question_kinds(pieces[-1]) - {"which"}:
+            pieces[-1] = f"{pieces[-1]}, {piece}"
+        else:
+            pieces.append(piece)
+    if len(pieces) < 2:
+        return [whole]
+    marked = has_marks(q.text)
+    parts = []
+    for i, piece in enumerate(pieces):
+        others = [w for j, other in enumerate(pieces) if j != i for w in words(other) if not is_stop(w, marked)]
+        parts.append(Part(piece, f"{piece} ({' '.join(others)})" if others else piece, question_kinds(piece)))
+    return parts

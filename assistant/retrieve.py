@@ -13,9 +13,9 @@ from pathlib import Path
 
 from index.docstore import DocStore, StoredChunk, StoredDocument
 from index.embed import SentenceEmbedder
-from index.normalize import normalize_text
+from index.lang.normalize import normalize_text
+from index.lang.vietnamese import expansions
 from index.store import VectorStore
-from index.vietnamese import expansions
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,16 @@ class DenseRetriever:
         self.embedder = embedder
         self.docstore = docstore
 
+    def dense_query(self, query: str) -> str:
+        """The query as the dense model sees it."""
+        return query
+
+    def query_vector(self, query: str):
+        """The question's vector as dense search used it (cached by the embedder: no second pass)."""
+        import numpy as np
+
+        return np.asarray(self.embedder.embed_query(self.dense_query(normalize_text(query))), dtype=np.float32)
+
     def dense(self, query: str, k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the nearest ``k`` vectors."""
         vector = self.embedder.embed_query(query)
@@ -93,7 +103,8 @@ class DenseRetriever:
         if not query:
             return []
         # A few more than k: hits whose document is gone from the store are dropped.
-        return self.hits(self.dense(query, k + 5), k)
+        dense = self.dense(self.dense_query(query), k + 5)
+        return self.hits(dense, k, dense=dict(dense))
 
 
 class HybridRetriever(DenseRetriever):

@@ -13,9 +13,9 @@ from assistant.answer import Answer
 from assistant.citations import Citation, verify
 from assistant.question import Question, is_stop
 from index.docstore import DocStore
-from index.facts import ASSIGNERS, COLLECTIVE, find_agencies, find_deadlines
+from index.lang.facts import ASSIGNERS, COLLECTIVE, find_agencies, find_deadlines
+from index.lang.vietnamese import fold, has_marks, words
 from index.tasks import flag_conflicts, normalize_deadline
-from index.vietnamese import fold, has_marks, words
 
 #: Words of list questions that name the kind of thing, not the topic.
 _GENERIC = frozenset(fold(w) for w in "nhiệm vụ việc công việc gì nào những các được giao chủ trì phải xong".split())
@@ -53,7 +53,18 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
     if end:
         rows = [t for t in rows if t.due_end and t.due_end <= end and (t.due_start or t.due_end) >= (start or "")]
     topic = _topic(q, q.query)
-    rows = [t for t in rows if all(w in fold(t.sentence + " " + t.task) for w in topic)]
+    # a topic word is in the task's own sentence, or in its document's title ("tại phiên họp này" is the
+    # meeting the document reports)
+    titles: dict[str, str] = {}
+
+    def holds(task) -> bool:
+        if task.doc_id not in titles:
+            doc = docstore.document(task.doc_id)
+            titles[task.doc_id] = fold(doc.title) if doc else ""
+        here = fold(task.sentence + " " + task.task)
+        return all(w in here or w in titles[task.doc_id] for w in topic)
+
+    rows = [t for t in rows if holds(t)]
     if not rows:
         return None
     # Conflicts are judged against every version of these assignments (same leads), also those
@@ -67,7 +78,8 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
         doc = docstore.document(task.doc_id)
         if doc is None:
             continue
-        citation = Citation(len(citations) + 1, doc.doc_id, doc.title, doc.source, doc.date, task.sentence,
+        citation = Citation(len(citations) + 1, doc.doc_id, doc.title, docstore.public_source(doc.source), doc.date,
+                            task.sentence,
                             task.start, task.end, 1.0)
         if not verify(citation, docstore):
             continue

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from index.docstore import DocStore
-from index.facts import canonical_agency
+from index.lang.facts import canonical_agency
 from index.tasks import Task, flag_conflicts
 
 COLUMNS = ["lead", "collaborators", "task", "deadline_text", "due_start", "due_end", "conflict", "title",

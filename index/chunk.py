@@ -14,7 +14,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from index.normalize import VIET_UPPER
+from index.lang.sentences import CLAUSE_BREAK, SENTENCE_BREAK, Span, split
+from index.lang.sentences import lines as line_spans
 
 #: Counts tokens of several strings at once (the embedding model's tokenizer, without specials).
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -31,18 +32,14 @@ _HEADINGS: list[tuple[int, re.Pattern[str]]] = [
 ]
 #: Item starts: preferred places to cut, but not headings.
 _ITEM = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*[.)]\s|[a-zđ]\)\s|[-–•+*]\s)")
-_SENTENCE_BREAK = re.compile(rf"(?<=[.!?…])[\"”’)]*\s+(?=[\"“‘(]?[{VIET_UPPER}0-9])")
-_CLAUSE_BREAK = re.compile(r"(?<=[;:])\s+")
-_ITEM_BREAK = re.compile(r"(?<=;)\s+")
 _CAPTION = re.compile(r"^\(?(?:ẢNH|Ảnh|Nguồn|NGUỒN|Video|VIDEO)\s*:", re.I)
-_ABBREVIATION = re.compile(r"(?:^|\s)(?:TP|Tp|TS|ThS|PGS|GS|BS|KS|St|Q|P|No|Mr|Mrs|Dr)\.$")
-_ABBREVIATION_REACH = 8  # characters: a space, the longest abbreviation above and its dot, with room
 #: No token of a real tokenizer is longer (e5's longest piece has 16 characters; twice that for margin),
 #: so a span longer than max_tokens times this surely needs splitting.
 _MAX_CHARS_PER_TOKEN = 32
 
-#: 3: a heading line with nothing below it before the next sibling is kept; 4: unit vectors stored with chunks
-CHUNKER_VERSION = "4"
+#: 3: a heading line with nothing below it before the next sibling is kept; 4: unit vectors stored with chunks;
+#: 5: long sentences cut into clause units
+CHUNKER_VERSION = "5"
 #: A section's last piece smaller than this joins the chunk before it (a byline, a lone "TTXVN").
 _MIN_TAIL_TOKENS = 24
 
@@ -66,35 +63,6 @@ class Chunk:
         return " > ".join(self.headings)
 
 
-@dataclass(frozen=True)
-class _Span:
-    start: int
-    end: int
-
-
-def sentence_spans(text: str, start: int, end: int, clauses: bool = False) -> list[tuple[int, int, int]]:
-    """Sentences of ``text[start:end]`` as (start, end, sentence start) offsets into ``text``; with
-    ``clauses``, a sentence that is a ';'-separated list is cut into its items as well (the third
-    value then tells where the item's sentence begins)."""
-    out: list[tuple[int, int, int]] = []
-    for line in _lines(text[start:end]):
-        for sentence in _split(text, _Span(start + line.start, start + line.end), _SENTENCE_BREAK):
-            pieces = _split(text, sentence, _ITEM_BREAK) if clauses else [sentence]
-            out.extend((p.start, p.end, sentence.start) for p in pieces)
-    return out
-
-
-#: Units shorter than this ("1.", "a)", a stray word) are not candidates for an answer.
-MIN_UNIT_CHARS = 12
-
-
-def unit_spans(text: str, start: int, end: int) -> list[tuple[int, int, int]]:
-    """The answer units of ``text[start:end]``: sentences, with ';'-separated list items cut apart, at
-    least :data:`MIN_UNIT_CHARS` long, as (start, end, sentence start). Index time (unit vectors) and
-    answer time (candidates) both take units from here, so they always agree."""
-    return [s for s in sentence_spans(text, start, end, clauses=True) if s[1] - s[0] >= MIN_UNIT_CHARS]
-
-
 def heading_level(line: str) -> int | None:
     """Level of a structural heading line (0 = Phần ... 3 = Điều), or None for body text."""
     for level, pattern in _HEADINGS:
@@ -114,46 +82,18 @@ def _is_subheading(line: str, next_line: str | None) -> bool:
     return len(next_line) > len(line) * 1.5
 
 
-def _lines(text: str) -> list[_Span]:
-    spans, pos = [], 0
-    for line in text.split("\n"):
-        start = pos + (len(line) - len(line.lstrip()))
-        end = pos + len(line.rstrip())
-        if end > start:
-            spans.append(_Span(start, end))
-        pos += len(line) + 1
-    return spans
-
-
-def _split(text: str, span: _Span, pattern: re.Pattern[str]) -> list[_Span]:
-    """Cut ``span`` at the pattern's matches (the separator whitespace belongs to no piece)."""
-    pieces, start = [], span.start
-    for match in pattern.finditer(text, span.start, span.end):
-        # Look back only as far as the longest abbreviation ("PGS." after a space): searching from the
-        # span's start made one long line quadratic (a multi-megabyte line never finished).
-        lookback = max(span.start, match.start() - _ABBREVIATION_REACH)
-        if pattern is _SENTENCE_BREAK and _ABBREVIATION.search(text, lookback, match.start()):
-            continue
-        if match.start() > start:
-            pieces.append(_Span(start, match.start()))
-        start = match.end()
-    if span.end > start:
-        pieces.append(_Span(start, span.end))
-    return pieces
-
-
-def _windows(text: str, span: _Span, size: int) -> list[_Span]:
+def _windows(text: str, span: Span, size: int) -> list[Span]:
     """Cut ``span`` into pieces of at most ``size`` characters, at a space where there is one."""
     pieces, start = [], span.start
     while span.end - start > size:
         cut = text.rfind(" ", start + 1, start + size)
         cut = cut if cut > start else start + size  # one endless "word" (base64, a table rule): cut anyway
-        pieces.append(_Span(start, cut))
+        pieces.append(Span(start, cut))
         start = cut
         while start < span.end and text[start] == " ":
             start += 1
     if span.end > start:
-        pieces.append(_Span(start, span.end))
+        pieces.append(Span(start, span.end))
     return pieces
 
 
@@ -186,12 +126,12 @@ class Chunker:
         return f"{CHUNKER_VERSION}:{self.max_tokens}:{self.overlap_tokens}"
 
     # -- sections -------------------------------------------------------------------------
-    def _sections(self, text: str) -> list[tuple[tuple[str, ...], list[_Span], int]]:
+    def _sections(self, text: str) -> list[tuple[tuple[str, ...], list[Span], int]]:
         """(heading path, line spans, how many of the first spans are the heading itself)."""
-        lines = _lines(text)
+        lines = line_spans(text)
         stack: list[tuple[int, str]] = []
-        sections: list[tuple[tuple[str, ...], list[_Span], int]] = []
-        current: list[_Span] = []
+        sections: list[tuple[tuple[str, ...], list[Span], int]] = []
+        current: list[Span] = []
         n_heading = 0
         i = 0
         while i < len(lines):
@@ -223,21 +163,21 @@ class Chunker:
         return sections
 
     # -- units ----------------------------------------------------------------------------
-    def _fit(self, text: str, spans: list[_Span]) -> list[tuple[_Span, int]]:
+    def _fit(self, text: str, spans: list[Span]) -> list[tuple[Span, int]]:
         """Break spans until each fits ``max_tokens``: paragraphs, then sentences, clauses, words."""
         # A span this long cannot fit, whatever its words: it is split before it is counted, because
         # tokenizing one multi-megabyte string is superlinear (a 2 MB line took seconds, 8 MB minutes).
         longest = self.max_tokens * _MAX_CHARS_PER_TOKEN
         measured = [s for s in spans if s.end - s.start <= longest]
         counted = iter(self.count_tokens([text[s.start : s.end] for s in measured]))
-        out: list[tuple[_Span, int]] = []
+        out: list[tuple[Span, int]] = []
         for span in spans:
             count = next(counted) if span.end - span.start <= longest else None
             if count is not None and count <= self.max_tokens:
                 out.append((span, count))
                 continue
-            for pattern in (_SENTENCE_BREAK, _CLAUSE_BREAK):
-                pieces = _split(text, span, pattern)
+            for pattern in (SENTENCE_BREAK, CLAUSE_BREAK):
+                pieces = split(text, span, pattern)
                 if len(pieces) > 1:
                     out.extend(self._fit(text, pieces))
                     break
@@ -248,27 +188,27 @@ class Chunker:
                     out.extend(self._fit_words(text, span, count))
         return out
 
-    def _fit_words(self, text: str, span: _Span, count: int) -> list[tuple[_Span, int]]:
+    def _fit_words(self, text: str, span: Span, count: int) -> list[tuple[Span, int]]:
         words = [m.span() for m in re.finditer(r"\S+", text[span.start : span.end])]
         per_piece = max(1, int(len(words) * self.max_tokens / count * 0.9))
         out = []
         for i in range(0, len(words), per_piece):
             group = words[i : i + per_piece]
-            piece = _Span(span.start + group[0][0], span.start + group[-1][1])
+            piece = Span(span.start + group[0][0], span.start + group[-1][1])
             out.append((piece, self.count_tokens([text[piece.start : piece.end]])[0]))
         return out
 
-    def _tail(self, text: str, units: list[tuple[_Span, int]]) -> list[tuple[_Span, int]]:
+    def _tail(self, text: str, units: list[tuple[Span, int]]) -> list[tuple[Span, int]]:
         """The last sentences of ``units`` that fit in the overlap budget."""
         if not self.overlap_tokens:
             return []
         last = units[-1][0]
-        sentences = _split(text, last, _SENTENCE_BREAK)
+        sentences = split(text, last, SENTENCE_BREAK)
         if len(sentences) < 2 and len(units) < 2:
             return []
         candidates = sentences[1:] if len(sentences) > 1 else [last]
         counts = self.count_tokens([text[s.start : s.end] for s in candidates])
-        tail: list[tuple[_Span, int]] = []
+        tail: list[tuple[Span, int]] = []
         budget = self.overlap_tokens
         for span, count in reversed(list(zip(candidates, counts))):
             if count > budget:
@@ -282,7 +222,7 @@ class Chunker:
         """Chunks of one document, in reading order, each an exact slice of ``text``."""
         chunks: list[Chunk] = []
 
-        def emit(headings: tuple[str, ...], units: list[tuple[_Span, int]]) -> None:
+        def emit(headings: tuple[str, ...], units: list[tuple[Span, int]]) -> None:
             start, end = units[0][0].start, units[-1][0].end
             chunks.append(Chunk(
                 chunk_id=f"{doc_id}-{len(chunks):05d}", doc_id=doc_id, ordinal=len(chunks),
@@ -298,9 +238,9 @@ class Chunker:
             # Otherwise the heading line is the content ("Điều 1. Luật này quy định ..." on one line,
             # then "Điều 2."): skipping it lost that text from the index.
             units = self._fit(text, spans)
-            current: list[tuple[_Span, int]] = []  # the chunk being built: overlap + new units
-            new: list[tuple[_Span, int]] = []  # its units that no earlier chunk holds
-            previous: list[tuple[_Span, int]] = []
+            current: list[tuple[Span, int]] = []  # the chunk being built: overlap + new units
+            new: list[tuple[Span, int]] = []  # its units that no earlier chunk holds
+            previous: list[tuple[Span, int]] = []
             for unit in units:
                 if current and sum(c for _, c in current) + unit[1] > self.max_tokens:
                     emit(headings, current)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
-from index.normalize import nfc
+from index.lang.normalize import nfc
 
 log = logging.getLogger(__name__)
 

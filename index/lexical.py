@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from index.vietnamese import fold, has_marks, lexical_tokens, words
+from index.lang.vietnamese import fold, has_marks, lexical_tokens, words
 
 log = logging.getLogger(__name__)
 

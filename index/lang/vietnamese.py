@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from index.normalize import nfc
+from index.lang.normalize import nfc
 
 ABBREVIATIONS_FILE = Path(__file__).with_name("data") / "abbreviations.tsv"
 

@@ -1,0 +1,167 @@
+"""Cue words of Vietnamese questions and answers, read from the data files beside this module.
+
+Every list here is data with a note of its source (``data/*.tsv``, ``data/*.txt``), not literals in code.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from index.lang.normalize import nfc
+from index.lang.vietnamese import fold, has_marks
+
+DATA = Path(__file__).with_name("data")
+
+
+def _rows(name: str) -> list[list[str]]:
+    out = []
+    for line in (DATA / name).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            out.append([nfc(part.strip()) for part in line.split("\t") if part.strip()])
+    return out
+
+
+@lru_cache(maxsize=1)
+def _question_cues() -> tuple[tuple[str, str], ...]:
+    """(kind, cue) rows of ``data/question_cues.tsv``."""
+    return tuple((kind, cue) for kind, cue in _rows("question_cues.tsv"))
+
+
+@lru_cache(maxsize=1)
+def answer_cues() -> dict[str, tuple[str, ...]]:
+    """Words by which a sentence states a reason, a manner or a permission (``data/answer_cues.tsv``), by
+    kind, folded and padded with spaces for whole-word matching."""
+    cues: dict[str, list[str]] = {}
+    for kind, cue in _rows("answer_cues.tsv"):
+        cues.setdefault(kind, []).append(" " + fold(cue) + " ")
+    return {kind: tuple(found) for kind, found in cues.items()}
+
+
+@lru_cache(maxsize=8)
+def word_list(name: str) -> frozenset[str]:
+    """A one-word-or-phrase-per-line list (``data/<name>.txt``), lower case."""
+    return frozenset(line[0].lower() for line in _rows(f"{name}.txt"))
+
+
+def _plain(text: str) -> str:
+    return " " + " ".join(re.findall(r"\w+", text)) + " "
+
+
+def question_kinds(text: str) -> set[str]:
+    """What a question asks for: ``who``, ``when``, ``quantity``, ``where``, ``why``, ``how``, ``what``,
+    ``which``, ``yesno``, ``list`` (several may hold: "Ai chủ trì, hạn khi nào?" is who and when).
+
+    Example:
+        >>> sorted(question_kinds("Ai chủ trì, hoàn thành khi nào?"))
+        ['when', 'which', 'who']
+    """
+    text = nfc(text).strip().rstrip("?!. ")
+    # Typed with tone marks, a question is read with them ("phạm vi nào" does not hold "vị nào", "máy" is
+    # not "mấy"); typed without, every cue is compared without.
+    marked = has_marks(text)
+    haystack = _plain(text.lower() if marked else fold(text))
+    kinds: set[str] = set()
+    for kind, cue in _question_cues():
+        needle = _plain(cue.lower() if marked else fold(cue))
+        if kind == "yesno_end":
+            hit = haystack.endswith(needle)
+        elif kind == "yesno_start":
+            hit = haystack.startswith(needle)
+        else:
+            hit = needle in haystack
+        if hit:
+            kinds.add(kind.split("_")[0])
+    return kinds
+
+
+@lru_cache(maxsize=1)
+def _time_pattern() -> re.Pattern[str]:
+    words: dict[str, list[str]] = {}
+    for kind, phrase in _rows("time_words.tsv"):
+        words.setdefault(kind, []).append(re.escape(phrase.lower()))
+
+    def alternatives(kind: str) -> str:
+        return "|".join(sorted(words.get(kind, []), key=len, reverse=True))
+
+    unit = rf"(?:{alternatives('unit')})"
+    return re.compile(
+        rf"(?<!\w)(?:\d+(?:[.,]\d+)?\s*{unit}|{unit}\s+(?:\d+|[ivxlc]+)(?!\w)"
+        rf"|(?:{alternatives('before')})\s+(?:\d+\s*)?{unit}"
+        rf"|(?:{alternatives('connective')}))(?!\w)")
+
+
+def has_time(text: str) -> bool:
+    """Does the text say when (a duration, a recurring or bounding time, a temporal clause)? Dates and
+    years are told by :func:`index.lang.facts.find_deadlines` and year patterns; this covers the rest.
+
+    Example:
+        >>> has_time("Sinh viên nộp hồ sơ trong vòng 30 ngày."), has_time("Sinh viên nộp hồ sơ.")
+        (True, False)
+    """
+    return bool(_time_pattern().search(nfc(text).lower()))
+
+
+@lru_cache(maxsize=1)
+def folded_stopwords() -> frozenset[str]:
+    """The stop words without tone marks (for questions typed without them)."""
+    return frozenset(fold(w) for w in word_list("stopwords"))
+
+
+def is_stop(word: str, marked: bool) -> bool:
+    """A function word (``data/stopwords.txt``)? Typed with tone marks, words compare with marks ("tài" is
+    not "tại"); typed without, they compare without."""
+    return word.lower() in word_list("stopwords") if marked else fold(word) in folded_stopwords()
+
+
+def time_phrases(text: str) -> list[str]:
+    """The time phrases of :func:`has_time`, as written ("trong vòng 30 ngày" gives "30 ngày")."""
+    text = nfc(text)
+    lower = text.lower()
+    if len(lower) != len(text):  # a rare letter whose lower case is longer: show the lower-case form
+        text = lower
+    return [text[m.start() : m.end()] for m in _time_pattern().finditer(lower)]
+
+
+def without_cues(text: str) -> str:
+    """The question with its question-word phrases taken out ("Hạn hoàn thành là khi nào?" -> "là"): what
+    is left is its topic, which an elliptical follow-up lacks."""
+    marked = has_marks(text)
+    plain = _plain(nfc(text).lower() if marked else fold(nfc(text)))
+    for _, cue in sorted(_question_cues(), key=lambda row: -len(row[1])):
+        needle = _plain(cue.lower() if marked else fold(cue))
+        while needle in plain:
+            plain = plain.replace(needle, " ")
+    return plain.strip()
+
+
+def negated(text: str, question: bool = False) -> bool:
+    """Does the text say one of the negations (``data/negations.txt``)? For a question, its final
+    particle ("... không?", "... chưa?") is not a negation: it is what makes it a question."""
+    plain = _plain(nfc(text).lower().rstrip("?!. "))
+    if question:
+        for kind, cue in _question_cues():
+            needle = _plain(cue.lower())
+            if kind == "yesno_end" and plain.endswith(needle):
+                plain = plain[: -len(needle)] + " "
+                break
+    return any(_plain(word) in plain for word in word_list("negations"))
+
+
+def measured(text: str) -> list[str]:
+    """What a "bao nhiêu / mấy" question counts: the words right after it, up to a function word ("bao
+    nhiêu tỷ đồng" -> ["tỷ", "đồng"]; "là bao nhiêu?" -> [])."""
+    tokens = re.findall(r"\w+", nfc(text).lower())
+    marked = has_marks(text)
+    for i, token in enumerate(tokens):
+        pair = " ".join(tokens[i : i + 2])
+        if (pair == "bao nhiêu" or (not marked and pair == "bao nhieu")) or token == "mấy":
+            start = i + (2 if token == "bao" else 1)
+            out = []
+            for word in tokens[start : start + 3]:
+                if is_stop(word, marked) or word.isdigit():
+                    break
+                out.append(word)
+            return out
+    return []

@@ -1,0 +1,462 @@
+"""Train chidao's reader: the scorer that picks the answering sentence, and the refusal threshold.
+
+    python scripts/train_reader.py                 # everything, about 40 minutes on 2 cores
+    python scripts/train_reader.py --fit-only      # refit from the feature files already built
+
+What it does, reproducibly (fixed seeds, fixed split):
+
+1. **Feature rows.** Each set is indexed in a home of its own under ``--work`` (kept, so a second run only
+   asks) and each question is asked through chidao's own retrieval; every candidate unit of the retrieved
+   chunks becomes a row of :data:`assistant.units.FEATURES` with a label: 1 when it holds a gold answer in
+   the gold paragraph, 0 when it holds none, left out when it holds the answer text in another paragraph.
+2. **Training data** (``../shared/corpora/qa/``): a seeded sample of ViQuAD 1.0 train paragraphs, the UIT
+   wiki set, and one half (by paragraph) of the tuning part of the unanswerable set (SQuAD 2.0 style).
+3. **Selection data**: the tuning parts of the dev sets (UIT regulations, ViQuAD 1.0 dev, MLQA-vi dev) and
+   the other half of the unanswerable set's tuning part. Check parts are never read here.
+4. **Fit** three rankers on the training rows (gradient-boosted trees; a logistic regression per unit; a
+   linear model trained listwise, a softmax over each question's units); keep the one with the
+   best answer accuracy on the selection data; choose there the refusal threshold (the highest one at
+   which at least 95% of refusals are of unanswerable questions; when none is that precise, the one with
+   the best mean accuracy) and when a second unit is quoted.
+5. **Write** ``assistant/data/reader.json``: features, model, threshold, and what it was trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from assistant.squad import SPLIT_SEED, SquadSet, load_squad, part_of  # noqa: E402
+
+QA = ROOT.parent / "shared" / "corpora" / "qa"
+CORPORA = ROOT.parent / "shared" / "corpora"
+UNANSWERABLE = QA / "vi-squad2-unanswerable-train.json"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------- feature rows
+
+def _subset(squad: SquadSet, records: set[str], name: str) -> SquadSet:
+    return SquadSet(name, [r for r in squad.records if r["id"] in records],
+                    [c for c in squad.cases if c.sources[0] in records], squad.part_of)
+
+
+def feature_rows(assistant, cases, k: int = 8, vectors=None) -> dict:
+    """Ask each case through chidao's retrieval; every candidate unit as a feature row with its labels.
+    ``vectors``: where unit vectors come from (default: the docstore, as at answer time)."""
+    from assistant.extractive import question_view
+    from assistant.question import analyse
+    from assistant.units import Featurizer, candidates
+    from index.lang.normalize import nfc
+
+    lexical = assistant.retriever.lexical
+    featurizer = Featurizer(lexical.df, len(lexical.chunk_ids))
+    rows, labels, correct, groups, answerable, kinds, stored = [], [], [], [], [], [], []
+    started = time.perf_counter()
+    for qi, case in enumerate(cases):
+        q = analyse(case.q)
+        hits = assistant.retriever.search(q.query, k=k)
+        units = candidates(hits, vectors or assistant.docstore)
+        view = question_view(featurizer, q)
+        X = featurizer.rows(view, units, assistant.retriever.query_vector(q.query))
+        answers = [nfc(a).lower() for group in case.must for a in group]
+        for unit, row in zip(units, X):
+            holds = any(a in nfc(unit.text).lower() for a in answers)
+            in_gold = unit.hit.document.source.endswith("#" + case.sources[0])
+            rows.append(row)
+            stored.append(unit.vector if unit.vector is not None else np.zeros(assistant.embedder.dimension))
+            correct.append(int(holds))
+            labels.append(1 if holds and in_gold else (-1 if holds else 0))
+            groups.append(qi)
+        answerable.append(int(not case.refuse))
+        kinds.append(case.kind)
+        if qi and qi % 500 == 0:
+            log(f"  {qi}/{len(cases)} questions ({(time.perf_counter() - started) / qi * 1000:.0f} ms each)")
+    return {"X": np.asarray(rows, dtype=np.float32).reshape(-1, len(featurizer.names)),
+            "y": np.asarray(labels, dtype=np.int8), "correct": np.asarray(correct, dtype=np.int8),
+            "group": np.asarray(groups, dtype=np.int32), "answerable": np.asarray(answerable, dtype=np.int8),
+            "kinds": np.asarray(kinds), "questions": np.asarray([c.q for c in cases]),
+            "V": np.asarray(stored, dtype=np.float16).reshape(len(rows), -1)}
+
+
+def build_set(name: str, squad: SquadSet, cases, work: Path, extra: list[Path], embedder) -> Path:
+    """Index ``squad``'s paragraphs (and ``extra``) in ``work/name`` and write ``work/name.npz``."""
+    from assistant.build import build
+    from assistant.settings import Settings
+
+    out = work / f"{name}.npz"
+    if out.exists():
+        log(f"{name}: {out} is there (delete it to rebuild)")
+        return out
+    home = work / squad.name
+    assistant = build(Settings(home=home / "index"), embedder=embedder)
+    try:
+        corpus = squad.write_corpus(home / "corpus" / f"{squad.name}.jsonl")
+        assistant.indexer.refresh_tasks = lambda: 0  # the task table plays no part in reading: skip it
+        report = assistant.indexer.run([corpus, *extra])
+        log(f"{name}: {report.summary()}; asking {len(cases)} questions")
+        data = feature_rows(assistant, cases)
+    finally:
+        assistant.close()
+    np.savez_compressed(out, **data)
+    log(f"{name}: {len(data['y'])} units of {len(cases)} questions -> {out}")
+    return out
+
+
+def plan(paragraphs: int = 1200, sample: int | None = None) -> dict[str, tuple[SquadSet, list, list[Path]]]:
+    """Every feature set: name -> (the SQuAD set whose paragraphs are indexed, the questions asked, documents
+    indexed beside them). ``train-*`` sets train, ``select-*`` sets choose (tuning parts only)."""
+    sample_corpus = ROOT / "data" / "sample"
+    sets: dict[str, tuple[SquadSet, list, list[Path]]] = {}
+    viquad = load_squad(QA / "viquad1-train.json.gz")
+    kept = {r["id"] for r in random.Random(SPLIT_SEED).sample(viquad.records, min(paragraphs, len(viquad.records)))}
+    viquad = _subset(viquad, kept, viquad.name)
+    sets["train-viquad1"] = (viquad, viquad.cases, [])
+    wiki = load_squad(QA / "uit-wiki-train.json")
+    sets["train-uit-wiki"] = (wiki, wiki.cases, [])
+    unanswerable = load_squad(UNANSWERABLE)
+    tuning = [c for c in unanswerable.cases if unanswerable.part_of[c.sources[0]] == "tuning"]
+    # the tuning part's paragraphs, halved again: one half trains, the other chooses the threshold
+    half = {r["id"]: part_of(unanswerable.name, r["text"], SPLIT_SEED + 1) for r in unanswerable.records}
+    sets["train-unanswerable"] = (unanswerable, [c for c in tuning if half[c.sources[0]] == "tuning"],
+                                  [sample_corpus])
+    sets["select-unanswerable"] = (unanswerable, [c for c in tuning if half[c.sources[0]] == "check"],
+                                   [sample_corpus])
+    for path in (CORPORA / "uit-regulation-qa.json", QA / "viquad1-dev.json.gz", QA / "mlqa-vi-dev.json"):
+        squad = load_squad(path)
+        sets[f"select-{squad.name}"] = (squad, squad.select("tuning", sample), [])
+    return sets
+
+
+def build_all(work: Path, paragraphs: int, sample: int | None) -> dict[str, list[Path]]:
+    """The training and selection feature files (built once, then reused)."""
+    from assistant.build import apply_offline_environment
+    from assistant.settings import Settings
+    from index.embed import SentenceEmbedder
+
+    settings = Settings()
+    apply_offline_environment(settings)
+    embedder = SentenceEmbedder(settings.embedding_model, settings.models_dir, batch_size=settings.embedding_batch_size)
+    files: dict[str, list[Path]] = {"train": [], "select": []}
+    for name, (squad, cases, extra) in plan(paragraphs, sample).items():
+        files[name.split("-", 1)[0]].append(build_set(name, squad, cases, work, extra, embedder))
+    return files
+
+
+# ----------------------------------------------------------------------------------------- fitting
+
+def load(paths: list[Path]) -> dict:
+    """Feature files joined into one."""
+    return join([dict(np.load(p)) for p in paths])
+
+
+def spans(data: dict) -> list[tuple[int, int, int]]:
+    """(question, first row, end row) of every question that has candidate units."""
+    g = data["group"]
+    bounds = np.flatnonzero(np.diff(g)) + 1
+    return [(int(g[a]), int(a), int(b)) for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(g)])]
+
+
+def per_question(reader, data: dict, logits: np.ndarray | None = None) -> list[dict]:
+    """What the product does with each question: the best allowed unit (by the ranker), its confidence
+    features, whether it (or a second unit at each ratio) holds the answer."""
+    from assistant.reader import allowed, confidence_features
+    from assistant.units import FEATURES
+
+    X = data["X"]
+    logits = reader.logits(X, FEATURES) if logits is None else logits
+    ok = allowed(X, FEATURES)
+    out, seen = [], set()
+    for qi, a, b in spans(data):
+        seen.add(qi)
+        item = {"answerable": bool(data["answerable"][qi]), "correct": False, "features": None, "second": []}
+        if ok[a:b].any():
+            masked = np.where(ok[a:b], logits[a:b], -np.inf)
+            order = np.argsort(-masked, kind="stable")
+            best = int(order[0])
+            item["correct"] = bool(data["correct"][a + best])
+            item["features"] = confidence_features(X[a + best], FEATURES, logits[a:b], ok[a:b], best)
+            probability = 1.0 / (1.0 + np.exp(-logits[a:b]))
+            if len(order) > 1 and np.isfinite(masked[order[1]]):
+                item["second"] = [float(probability[order[1]] / probability[best]),
+                                  bool(data["correct"][a + int(order[1])])]
+        out.append(item)
+    for qi in range(len(data["answerable"])):  # no candidate at all: refused
+        if qi not in seen:
+            out.append({"answerable": bool(data["answerable"][qi]), "correct": False, "features": None,
+                        "second": []})
+    return out
+
+
+def accuracy(items: list[dict], confidences: list[float], threshold: float, ratio: float = 2.0) -> float:
+    """The evaluation's accuracy: an answerable question must be answered and hold the answer (in the best
+    unit, or in the second when it is quoted); an unanswerable one must be refused."""
+    ok = 0
+    for item, confidence in zip(items, confidences):
+        answered = item["features"] is not None and confidence >= threshold
+        if not item["answerable"]:
+            ok += not answered
+        elif answered:
+            second = item["second"] and item["second"][0] >= ratio and item["second"][1]
+            ok += item["correct"] or bool(second)
+    return ok / max(len(items), 1)
+
+
+def fit_ranker(data: dict, kind: str):
+    """A ranker fitted on the answerable questions' units (label: holds the answer in the gold paragraph)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from assistant.reader import Reader, linear_from_sklearn, trees_from_sklearn
+    from assistant.units import FEATURES
+
+    keep = data["y"] >= 0
+    X, y = data["X"][keep], data["y"][keep]
+    if kind == "listwise":
+        return fit_listwise(X, y, data["group"][keep])
+    if kind == "linear":
+        scaler = StandardScaler().fit(X)
+        scaler.scale_[scaler.scale_ == 0] = 1.0
+        model = LogisticRegression(C=1.0, max_iter=3000).fit(scaler.transform(X), y)
+        return Reader(list(FEATURES), "linear", linear_from_sklearn(model, scaler), 0.0, {})
+    model = GradientBoostingClassifier(n_estimators=120, max_depth=3, learning_rate=0.15, subsample=0.5,
+                                       random_state=0).fit(X, y)
+    reader = Reader(list(FEATURES), "trees", trees_from_sklearn(model), 0.0, {})
+    probe = X[:300]
+    assert np.allclose(reader.score(probe, FEATURES), model.predict_proba(probe)[:, 1], atol=1e-6)
+    return reader
+
+
+def fit_listwise(X: np.ndarray, y: np.ndarray, group: np.ndarray, l2: float = 1e-3):
+    """A linear ranker fitted for what the product does with it, pick one unit per question: a softmax over
+    each question's units, maximising the probability given to its answering units (questions with none
+    left out), L2-regularised, by L-BFGS. Its scores are then scaled to probabilities by a one-feature
+    logistic regression (Platt), so the model is a plain linear one like ``linear``."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from assistant.reader import Reader
+    from assistant.units import FEATURES
+
+    X = X.astype(np.float64)
+    mean, scale = X.mean(0), X.std(0)
+    scale[scale == 0] = 1.0
+    Xs = (X - mean) / scale
+    _, question = np.unique(group, return_inverse=True)
+    positives = np.bincount(question, weights=y)
+    use = positives[question] > 0
+    _, index = np.unique(question[use], return_inverse=True)
+    rows = torch.tensor(Xs[use], dtype=torch.float64)
+    labels = torch.tensor(y[use], dtype=torch.float64)
+    index = torch.tensor(index)
+    n = int(index.max()) + 1
+    torch.manual_seed(0)
+    w = torch.zeros(X.shape[1], dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([w], max_iter=300, line_search_fn="strong_wolfe")
+
+    def loss():
+        optimiser.zero_grad()
+        s = rows @ w
+        top = torch.zeros(n, dtype=torch.float64).scatter_reduce(0, index, s, reduce="amax", include_self=False)
+        e = torch.exp(s - top[index])
+        total = torch.zeros(n, dtype=torch.float64).index_add(0, index, e)
+        answering = torch.zeros(n, dtype=torch.float64).index_add(0, index, e * labels)
+        value = -(torch.log(answering + 1e-12) - torch.log(total)).mean() + l2 * (w * w).sum()
+        value.backward()
+        return value
+
+    optimiser.step(loss)
+    coef = w.detach().numpy()
+    platt = LogisticRegression().fit((Xs @ coef)[:, None], y)
+    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    params = {"mean": mean.tolist(), "scale": scale.tolist(), "coef": (coef * a).tolist(), "intercept": b}
+    return Reader(list(FEATURES), "linear", params, 0.0, {"objective": "listwise"})
+
+
+def fold_of(data: dict, folds: int = 2) -> np.ndarray:
+    """A fixed fold per question (by its text), for out-of-fold ranker scores."""
+    import hashlib
+
+    return np.asarray([hashlib.sha256(str(q).encode()).digest()[0] % folds for q in data["questions"]])
+
+
+def out_of_fold(data: dict, kind: str) -> np.ndarray:
+    """Ranker logits for every unit from a ranker that did not see its question (2 folds)."""
+    from assistant.units import FEATURES
+
+    fold = fold_of(data)[data["group"]]
+    logits = np.zeros(len(data["y"]))
+    for k in (0, 1):
+        train = {key: (value[fold != k] if key in ("X", "y", "correct", "group") else value)
+                 for key, value in data.items()}
+        logits[fold == k] = fit_ranker(train, kind).logits(data["X"][fold == k], FEATURES)
+    return logits
+
+
+def fit_calibrator(items: list[dict]):
+    """P(the answer is right) from the confidence features: a logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from assistant.reader import CONFIDENCE_FEATURES, Linear, linear_from_sklearn
+
+    usable = [i for i in items if i["features"] is not None]
+    X = np.asarray([[i["features"][f] for f in CONFIDENCE_FEATURES] for i in usable])
+    y = np.asarray([int(i["answerable"] and i["correct"]) for i in usable])
+    scaler = StandardScaler().fit(X)
+    scaler.scale_[scaler.scale_ == 0] = 1.0
+    model = LogisticRegression(C=1.0, max_iter=3000).fit(scaler.transform(X), y)
+    return Linear.from_dict(linear_from_sklearn(model, scaler, list(CONFIDENCE_FEATURES)))
+
+
+def confidences(calibrator, items: list[dict]) -> list[float]:
+    out = []
+    for item in items:
+        if item["features"] is None:
+            out.append(0.0)
+            continue
+        x = np.asarray([[item["features"][f] for f in calibrator.features]])
+        out.append(float(1.0 / (1.0 + np.exp(-calibrator.logits(x)[0]))))
+    return out
+
+
+def choose_threshold(pairs: list[tuple[float, bool]], precision: float = 0.95, least: int = 10) -> float:
+    """The highest confidence threshold at which at least ``precision`` of the refused questions are
+    unanswerable (and at least ``least`` are refused): refuse as much of the unanswerable as can be done
+    while refusals stay that precise. 0.0 when no threshold is that precise."""
+    best = 0.0
+    for threshold in np.round(np.arange(0.0, 0.81, 0.01), 3):
+        refused = [answerable for confidence, answerable in pairs if confidence < threshold]
+        if len(refused) >= least and sum(not a for a in refused) / len(refused) >= precision:
+            best = float(threshold)
+    return best
+
+
+def fit_and_select(train: dict[str, dict], select: dict[str, dict], kinds=("linear", "trees")) -> dict:
+    from assistant.units import FEATURES
+
+    answerable = [name for name in train if "unanswerable" not in name]
+    ranker_data = join([train[n] for n in answerable])
+    log(f"ranker data: {int((ranker_data['y'] > 0).sum())} answering units of {len(ranker_data['answerable'])} "
+        f"questions, {len(ranker_data['y'])} units")
+    select_answerable = [n for n in select if "unanswerable" not in n]
+    report: dict = {}
+    best_kind, best_mean, rankers = None, -1.0, {}
+    for kind in kinds:
+        started = time.perf_counter()
+        rankers[kind] = fit_ranker(ranker_data, kind)
+        top1 = {n: accuracy(per_question(rankers[kind], select[n]), [1.0] * len(select[n]["answerable"]), 0.0)
+                for n in select_answerable}
+        report[kind] = {n: round(v, 4) for n, v in top1.items()}
+        mean = float(np.mean(list(top1.values())))
+        log(f"{kind} ranker ({time.perf_counter() - started:.0f} s): top-1 with guards {report[kind]}, mean {mean:.3f}")
+        if mean > best_mean:
+            best_kind, best_mean = kind, mean
+    reader = rankers[best_kind]
+    # The calibrator learns from scores the ranker gives questions it did not train on.
+    oof = out_of_fold(ranker_data, best_kind)
+    items = per_question(reader, ranker_data, oof)
+    for name in train:
+        if name not in answerable:
+            items += per_question(reader, train[name])
+    calibrator = fit_calibrator(items)
+    reader.calibrator = calibrator
+    pooled = []
+    scored = {}
+    for name, data in select.items():
+        its = per_question(reader, data)
+        scored[name] = (its, confidences(calibrator, its))
+        pooled += [(c, i["answerable"]) for i, c in zip(*scored[name])]
+    threshold, precise = choose_threshold(pooled), True
+    if threshold <= 0.0:
+        # No threshold refuses unanswerable questions at that precision (the confidence hardly tells them
+        # apart): take the one that does best on the selection sets, each set weighing the same.
+        precise = False
+        grid = np.round(np.arange(0.0, 0.61, 0.025), 3)
+        means = [float(np.mean([accuracy(its, cs, t) for its, cs in scored.values()])) for t in grid]
+        threshold = float(grid[int(np.argmax(means))])
+    refused = [a for c, a in pooled if c < threshold]
+    precision = (sum(not a for a in refused) / len(refused)) if refused else 1.0
+    unanswerable = [c for c, a in pooled if not a]
+    log(f"threshold {threshold:.3f} ({'95% refusal precision' if precise else 'best mean selection accuracy'}): "
+        f"refuses {np.mean([c < threshold for c in unanswerable]):.0%} of the {len(unanswerable)} unanswerable "
+        f"selection questions, refusal precision {precision:.0%}; "
+        + ", ".join(f"{n} {accuracy(its, cs, threshold):.3f}" for n, (its, cs) in scored.items()))
+    ratios = {}
+    for ratio in (0.2, 0.35, 0.5, 0.65, 0.8, 1.01):
+        ratios[ratio] = {n: round(accuracy(its, cs, threshold, ratio), 4) for n, (its, cs) in scored.items()}
+        log(f"second unit at {ratio:.2f} of the best: {ratios[ratio]}")
+    means = {r: float(np.mean([v[n] for n in select_answerable])) for r, v in ratios.items()}
+    # a second quote only where it pays: the highest ratio within a point of the best accuracy
+    second_ratio = max(r for r, m in means.items() if m >= max(means.values()) - 0.01)
+    log(f"chose the {best_kind} ranker, threshold {threshold:.3f}, second unit at {second_ratio:.2f} of the best")
+    return {"features": list(FEATURES), "kind": reader.kind, "objective": best_kind, "params": reader.params,
+            "threshold": round(threshold, 6),
+            "second_ratio": second_ratio,
+            "calibrator": {"features": calibrator.features, "mean": calibrator.mean.tolist(),
+                           "scale": calibrator.scale.tolist(), "coef": calibrator.coef.tolist(),
+                           "intercept": calibrator.intercept},
+            "meta": {"selection_top1": report, "second_unit": {str(k): v for k, v in ratios.items()},
+                     "threshold_rule": "95% refusal precision" if precise else "best mean selection accuracy",
+                     "refusal_precision": round(precision, 4),
+                     "ranker_units": int(len(ranker_data["y"])), "note": "written by scripts/train_reader.py"}}
+
+
+def join(parts: list[dict]) -> dict:
+    """Feature sets joined into one (question numbers made unique)."""
+    offset, groups = 0, []
+    for part in parts:
+        groups.append(part["group"] + offset)
+        offset += len(part["answerable"])
+    joined = {key: np.concatenate([p[key] for p in parts]) for key in ("X", "y", "correct", "answerable", "questions")}
+    joined["group"] = np.concatenate(groups)
+    return joined
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=ROOT / ".chidao" / "reader")
+    parser.add_argument("--out", type=Path, default=ROOT / "assistant" / "data" / "reader.json")
+    parser.add_argument("--paragraphs", type=int, default=1200, help="ViQuAD train paragraphs to train on")
+    parser.add_argument("--sample", type=int, help="questions per selection set (default: the whole tuning part)")
+    parser.add_argument("--fit-only", action="store_true", help="use the feature files already in --work")
+    parser.add_argument("--rankers", nargs="+", default=["linear", "listwise", "trees"],
+                        choices=["linear", "listwise", "trees"],
+                        help="ranker kinds to fit and compare")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    args.work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    if args.fit_only:
+        files = {"train": sorted(args.work.glob("train-*.npz")), "select": sorted(args.work.glob("select-*.npz"))}
+    else:
+        files = build_all(args.work, args.paragraphs, args.sample)
+    model = fit_and_select({p.stem: load([p]) for p in files["train"]}, {p.stem: load([p]) for p in files["select"]},
+                           tuple(args.rankers))
+    model["meta"]["trained_on"] = [p.stem for p in files["train"]]
+    model["meta"]["selected_on"] = [p.stem for p in files["select"]]
+    model["meta"]["seconds"] = round(time.perf_counter() - started)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(model, ensure_ascii=False, indent=None, separators=(",", ":")) + "\n")
+    log(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB) in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
