@@ -19,7 +19,7 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
-from fastapi import FastAPI, Response  # noqa: E402
+from fastapi import FastAPI, HTTPException, Request, Response  # noqa: E402
 
 import ui  # noqa: E402
 import ui_admin  # noqa: E402
@@ -112,8 +112,8 @@ def _add_admin_exports(app: FastAPI, service: Service, is_admin) -> None:
     otherwise take these paths): served from the feedback store, never through Gradio's file cache."""
     import json
 
-    from fastapi import HTTPException, Request
-
+    # (Request is imported at module level: FastAPI resolves these string annotations in the module's
+    # globals; a local import made ``request`` a required query parameter, and every download a 422.)
     def check(request: Request) -> None:
         if not is_admin(request):  # the guard refused non-admins already; this is the second line
             raise HTTPException(403, "admin only")

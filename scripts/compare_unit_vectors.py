@@ -62,19 +62,21 @@ class SeparateVectors:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=ROOT / ".chidao" / "reader")
-    parser.add_argument("--sample", type=int, default=2000, help="training questions of ViQuAD train used")
+    parser.add_argument("--sample", type=int, default=2000, help="questions of each training set used")
     parser.add_argument("--ranker", default="listwise", choices=["linear", "listwise", "trees"])
+    parser.add_argument("--sets", nargs="*", help="only these feature sets (default: every answerable one)")
     args = parser.parse_args()
 
     from assistant.build import build
     from assistant.settings import Settings
 
     # the answerable sets only: the comparison is of ranking (the unanswerable sets train the refusal)
-    plan = {name: (squad.name, cases) for name, (squad, cases, _) in tr.plan().items() if "unanswerable" not in name}
+    plan = {name: (squad.name, cases) for name, (squad, cases, _) in tr.plan().items()
+            if "unanswerable" not in name and (not args.sets or name in args.sets)}
     data: dict[str, dict[str, dict]] = {"late": {}, "separate": {}}
     cost = {}
     for name, (squad_name, cases) in plan.items():
-        if name.startswith("train-viquad1"):
+        if name.startswith("train-"):
             cases = cases[: args.sample]
         home = args.work / squad_name / "index"
         assistant = build(Settings(home=home))

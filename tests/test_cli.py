@@ -58,7 +58,8 @@ def test_ask_single_json_and_batch(tmp_path, models_dir, sample_dir):
     assert chidao(tmp_path, models_dir, "index", "-q", str(sample_dir)).returncode == 0
     done = chidao(tmp_path, models_dir, "ask", "Ai chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hạn khi nào?")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("Bộ Y tế chủ trì; thời hạn: quý 3/2026") and "[1]" in done.stdout
+    lead = done.stdout.splitlines()[0]
+    assert lead.startswith("Bộ Y tế chủ trì") and "thời hạn: quý 3/2026" in lead and "[1]" in lead
 
     as_json = json.loads(chidao(tmp_path, models_dir, "ask", "--json", "ai chu tri co so du lieu y te").stdout)
     assert not as_json["refused"] and as_json["citations"][0]["quote"]
@@ -66,7 +67,7 @@ def test_ask_single_json_and_batch(tmp_path, models_dir, sample_dir):
     env = {**os.environ, "CHIDAO_HOME": str(tmp_path / "home"), "CHIDAO_MODELS_DIR": str(models_dir)}
     exe = shutil.which("chidao") or str(Path(sys.executable).parent / "chidao")
     lines = "\n".join([
-        "Bộ Tài chính chủ trì cơ sở dữ liệu nào?",
+        "Bộ Quốc phòng chủ trì cơ sở dữ liệu nào?",  # an agency the documents never name: refused
         json.dumps({"q": "Còn Bộ Y tế thì sao?", "history": [
             {"role": "user", "content": "Bộ Công an chủ trì cơ sở dữ liệu nào?"}]}, ensure_ascii=False),
         "{broken json",
