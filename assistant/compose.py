@@ -8,6 +8,7 @@ sources disagree on a deadline or a lead agency, both values, each with its own 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from assistant.answer import REFUSAL, Answer
@@ -204,25 +205,37 @@ def shorten(unit: Unit, terms: set[str], limit: int) -> Unit:
     keeps its facts (deadlines, agencies, numbers: what an answer's lead reads off it) and most of the
     question's words (``terms``, folded). The cut is a span of the document, so its citation stays exact."""
     text = unit.text
-    cuts = [0] + [m.end() for m in _CLAUSE.finditer(text)] + [len(text)]
     facts = [(m.start, m.end) for m in unit.deadlines()] + [
         (m.start, m.end) for m in unit.agencies() if m.canonical not in ASSIGNERS] + [
         (m.start(), m.end()) for m in _NUMBER.finditer(text)]
-    best, best_key = (0, len(text)), None
+
+    def key(span: tuple[int, int]) -> tuple:
+        a, b = span
+        have = {fold(w) for w in words(text[a:b])}
+        return sum(1 for s, e in facts if a <= s and e <= b), len(terms & have), -(b - a)
+
+    return cut_to(unit, max(clause_runs(text, limit), key=key))
+
+
+def clause_runs(text: str, limit: int) -> Iterator[tuple[int, int]]:
+    """(start, end) in ``text`` of every run of whole clauses (cut after ',', ';' or ':') at most ``limit``
+    characters long; a single clause is always a run, however long."""
+    cuts = [0] + [m.end() for m in _CLAUSE.finditer(text)] + [len(text)]
     for a in range(len(cuts) - 1):
         for b in range(a + 1, len(cuts)):
             piece = text[cuts[a] : cuts[b]].rstrip()
             if len(piece) > limit and b > a + 1:
                 break
-            have = {fold(w) for w in words(piece)}
-            held = sum(1 for start, end in facts if cuts[a] <= start and end <= cuts[a] + len(piece))
-            key = (held, len(terms & have), -len(piece))
-            if best_key is None or key > best_key:
-                best, best_key = (cuts[a], cuts[a] + len(piece)), key
-    if best == (0, len(text)):
+            yield cuts[a], cuts[a] + len(piece)
+
+
+def cut_to(unit: Unit, span: tuple[int, int]) -> Unit:
+    """The unit narrowed to ``span`` (offsets in its text): still a span of the document, so its citation
+    stays exact."""
+    if span == (0, len(unit.text)):
         return unit
-    start = unit.start + best[0]
-    return replace(unit, start=start, end=unit.start + best[1], sentence_start=min(unit.sentence_start, start))
+    start = unit.start + span[0]
+    return replace(unit, start=start, end=unit.start + span[1], sentence_start=min(unit.sentence_start, start))
 
 
 def refusal(question: str, hits: list[Hit], docstore: DocStore, confidence: float | None = None) -> Answer:

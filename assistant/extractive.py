@@ -10,15 +10,13 @@ threshold is "not found". List questions are answered from the task table first.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 
 import numpy as np
 
 from assistant.answer import Answer
-from assistant.compose import BUDGET, Reading, compose, listing, refusal
+from assistant.compose import BUDGET, Reading, clause_runs, compose, cut_to, listing, refusal
 from assistant.question import Question, analyse, split_parts
 from assistant.reader import Reader, decide, default_reader
 from assistant.retrieve import Hit
@@ -30,7 +28,6 @@ log = logging.getLogger(__name__)
 
 #: A unit longer than this is cut to its clauses that hold most of the question (quotes stay short).
 _LONG = BUDGET - 40
-_CLAUSE = re.compile(r"(?<=[,;:])\s+")
 
 
 def question_view(featurizer: Featurizer, q: Question, text: str | None = None) -> QuestionView:
@@ -116,18 +113,12 @@ class ExtractiveAnswerer:
         if unit.end - unit.start <= _LONG:
             return unit
         text = unit.text
-        cuts = [0] + [m.end() for m in _CLAUSE.finditer(text)] + [len(text)]
-        best, best_weight = (unit.start, unit.end), -1.0
-        for a in range(len(cuts) - 1):
-            for b in range(a + 1, len(cuts)):
-                if cuts[b] - cuts[a] > _LONG and b > a + 1:
-                    break
-                piece = text[cuts[a] : cuts[b]]
-                have = {fold(w) for w in words(piece)}
-                weight = sum(w for t, w in view.terms.items() if t in have)
-                if weight > best_weight:
-                    best, best_weight = (unit.start + cuts[a], unit.start + cuts[a] + len(piece.rstrip())), weight
-        return replace(unit, start=best[0], end=best[1])
+
+        def weight(span: tuple[int, int]) -> float:
+            have = {fold(w) for w in words(text[span[0] : span[1]])}
+            return sum(w for t, w in view.terms.items() if t in have)
+
+        return cut_to(unit, max(clause_runs(text, _LONG), key=weight))
 
     # -- answering --------------------------------------------------------------------------
     def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:

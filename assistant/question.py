@@ -5,15 +5,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from index.lang.cues import is_stop, question_kinds, without_cues
+from index.lang.cues import discourse, is_stop, question_kinds, without_cues
 from index.lang.facts import ASSIGNERS, COLLECTIVE, find_agencies
 from index.lang.normalize import normalize_text
 from index.lang.vietnamese import expansions, fold, has_marks, words
 
+
+def _any(role: str) -> str:
+    """A regular-expression alternation of the phrases of one role of ``index/lang/data/discourse.tsv``."""
+    return "(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in discourse(role)) + ")"
+
+
+#: A follow-up: "Còn X thì sao?" (X replaces its like in the previous question), a question pointing back
+#: ("nhiệm vụ đó"), or "Còn X?" (what about X, asked the way the previous one was).
 _FOLLOW_UP = re.compile(
-    r"^(?:còn|vậy còn|thế còn|vậy|thế)\s+(?P<np>.+?)\s+(?:thì sao|thế nào|ra sao|thì thế nào)\s*\??$"
-    r"|(?:đó|ấy|này|trên|kia|nó)\b"
-    r"|^(?:còn|vậy còn|thế còn)\b",  # "Còn số tài khoản đã kích hoạt?": what about ..., as asked before
+    rf"^(?:{_any('contrast')}|{_any('contrast_loose')})\s+(?P<np>.+?)\s+{_any('tail')}\s*\??$"
+    rf"|{_any('anaphor')}\b"
+    rf"|^{_any('contrast')}\b",
     re.I,
 )
 
@@ -92,7 +100,7 @@ def _previous_question(history: list[dict]) -> str | None:
 
 
 #: Words that end a noun phrase in a question ("Cơ sở dữ liệu về an sinh xã hội | do ai chủ trì?").
-_NP_END = frozenset(fold(w) for w in "do được phải là có đã sẽ cần hoàn chủ ai bao khi thì giao nào gì".split())
+_NP_END = frozenset(fold(w) for w in discourse("np_end"))
 
 
 def resolve_follow_up(question: str, history: list[dict]) -> str:
@@ -136,7 +144,7 @@ def resolve_follow_up(question: str, history: list[dict]) -> str:
 
 
 #: "những X nào" (which Xs, plural): a list, whatever X is.
-_PLURAL_WHICH = re.compile(r"\bnhững\b.*\bnào\b", re.I)
+_PLURAL_WHICH = re.compile(rf"\b{_any('plural')}\b.*\bnào\b", re.I)
 
 
 def analyse(question: str, history: list[dict] | None = None) -> Question:
@@ -212,8 +220,8 @@ class Part:
     kinds: set[str]
 
 
-#: Where a question joins the things it asks: a comma, a semicolon, an inner question mark, "và", "còn".
-_JOINS = re.compile(r"\s*(?:[,;]|\?(?=\s*\S)|\bvà\b|\bcòn\b)\s*", re.I)
+#: Where a question joins the things it asks: a comma, a semicolon, an inner question mark, a join word.
+_JOINS = re.compile(rf"\s*(?:[,;]|\?(?=\s*\S)|\b{_any('join')}\b)\s*", re.I)
 
 
 def split_parts(q: Question) -> list[Part]:

@@ -185,7 +185,9 @@ class Featurizer:
         cover = np.asarray([sum(w for t, w in q.terms.items() if t in have) / total for have in word_sets])
         where = {id(u): i for i, u in enumerate(units)}
         chunk_cov: dict[int, tuple[float, float]] = {}
-        passage_words: dict = {}  # per passage: its words, and whether it holds the question's names
+        passage_words: dict[int, str] = {}
+        passage_named: dict[int, float] = {}  # per passage: whether it holds every name of the question
+        asked = nfc(q.text).lower()
         title_words_of: dict[int, set[str]] = {}
         top_idf = max(q.terms.values(), default=1.0) or 1.0
         average_length = float(np.mean([len(ws) for ws in folded])) or 1.0
@@ -252,10 +254,10 @@ class Featurizer:
                 passage_words[id(unit.hit)] = passage if q.marked else fold(passage)
             unit_words = " ".join(words(text)) if q.marked else " ".join(folded_words)
             row[f["names_in_unit"]] = float(all(_named(n, unit_words, q.marked) for n in q.names))
-            if (id(unit.hit), "named") not in passage_words:
-                passage_words[(id(unit.hit), "named")] = float(all(_named(n, passage_words[id(unit.hit)], q.marked)
-                                                                   for n in q.names))
-            row[f["names_in_chunk"]] = passage_words[(id(unit.hit), "named")]
+            if id(unit.hit) not in passage_named:
+                passage_named[id(unit.hit)] = float(all(_named(n, passage_words[id(unit.hit)], q.marked)
+                                                        for n in q.names))
+            row[f["names_in_chunk"]] = passage_named[id(unit.hit)]
             if row[f["names_in_unit"]] or not row[f["names_in_chunk"]]:
                 row[f["names_before"]] = row[f["names_in_unit"]]
             else:  # said just before the unit, which refers back ("Ông ...", "Bộ này ..."), or in a heading
@@ -281,7 +283,6 @@ class Featurizer:
             row[f["years"]] = min(2, sum(1 for y in _YEAR.findall(text) if y not in q.numbers))
             # Dates and numbered times the question states itself are not what it asks ("bao nhiêu trạm ...
             # trong năm 2026?" is not answered by "trong năm 2026"); a temporal clause ("khi ...") always is.
-            asked = nfc(q.text).lower()
             row[f["dates"]] = min(2, sum(1 for m in unit.deadlines() if m.value.lower() not in asked))
             row[f["times"]] = float(any(not (_DIGIT.search(p) and p.lower() in asked) for p in time_phrases(text)))
             capitals = {fold(m.group(0)) for m in _CAPITAL.finditer(text) if m.start() > 0}

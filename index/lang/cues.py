@@ -6,7 +6,7 @@ Every list here is data with a note of its source (``data/*.tsv``, ``data/*.txt`
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from index.lang.normalize import nfc
@@ -37,6 +37,16 @@ def answer_cues() -> dict[str, tuple[str, ...]]:
     for kind, cue in _rows("answer_cues.tsv"):
         cues.setdefault(kind, []).append(" " + fold(cue) + " ")
     return {kind: tuple(found) for kind, found in cues.items()}
+
+
+@cache
+def discourse(role: str) -> tuple[str, ...]:
+    """Phrases of one role in ``data/discourse.tsv`` (follow-up markers, joins, noun-phrase ends, ...),
+    lower case, longest first (so that a regular expression built from them prefers "vậy còn" to "còn")."""
+    found = [phrase.lower() for kind, phrase in _rows("discourse.tsv") if kind == role]
+    if not found:
+        raise KeyError(f"no phrases of role {role!r} in data/discourse.tsv")
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 @lru_cache(maxsize=8)
@@ -154,10 +164,13 @@ def measured(text: str) -> list[str]:
     nhiêu tỷ đồng" -> ["tỷ", "đồng"]; "là bao nhiêu?" -> [])."""
     tokens = re.findall(r"\w+", nfc(text).lower())
     marked = has_marks(text)
-    for i, token in enumerate(tokens):
-        pair = " ".join(tokens[i : i + 2])
-        if (pair == "bao nhiêu" or (not marked and pair == "bao nhieu")) or token == "mấy":
-            start = i + (2 if token == "bao" else 1)
+    # typed without tone marks, a one-syllable cue is ambiguous ("may" is "mấy" or "máy"): phrases only
+    cues = [c.split() for c in discourse("counts")] if marked else [
+        fold(c).split() for c in discourse("counts") if " " in c]
+    for i in range(len(tokens)):
+        cue = next((c for c in cues if tokens[i : i + len(c)] == c), None)
+        if cue is not None:
+            start = i + len(cue)
             out = []
             for word in tokens[start : start + 3]:
                 if is_stop(word, marked) or word.isdigit():

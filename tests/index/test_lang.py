@@ -47,3 +47,16 @@ def test_time_phrases_keep_the_text_as_written():
 def test_stop_words_compare_with_marks_when_typed_with_them():
     assert is_stop("của", True) and is_stop("cua", False)
     assert not is_stop("tài", True) and not is_stop("khoản", True)
+
+
+def test_discourse_phrases_come_from_their_data_file():
+    from index.lang.cues import discourse, measured
+
+    assert "còn" in discourse("contrast") and "thì sao" in discourse("tail") and "và" in discourse("join")
+    assert discourse("contrast")[0].count(" ") >= 1  # longest first: "vậy còn" is tried before "còn"
+    with pytest.raises(KeyError):
+        discourse("no such role")
+    # what a "bao nhiêu / mấy" question counts; typed without marks, only the phrase cue is trusted
+    assert measured("Có mấy trạm phát sóng?") == ["trạm", "phát", "sóng"]
+    assert measured("co bao nhieu tram phat song") == ["tram", "phat", "song"]
+    assert measured("may tram phat song") == []  # "may" could be "máy" as well as "mấy"
