@@ -45,13 +45,12 @@ def _display(source: str) -> str:
 
 
 def _cmd_prepare(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.build import apply_offline_environment
-    from index.embed import SentenceEmbedder
+    from assistant.build import apply_offline_environment, make_embedder
 
     apply_offline_environment(settings)
-    embedder = SentenceEmbedder(settings.embedding_model, settings.models_dir, device=settings.embedding_device)
-    print(f"embedding model ready: {settings.embedding_model} ({embedder.dimension} dimensions, "
-          f"max {embedder.max_tokens} tokens), cached under {settings.models_dir}")
+    embedder = make_embedder(settings)
+    print(f"embedding model ready: {embedder.name} ({embedder.dimension} dimensions, max {embedder.max_tokens} "
+          f"tokens, {embedder.backend} backend), cached under {settings.models_dir}")
     return EXIT_OK
 
 

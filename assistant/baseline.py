@@ -49,7 +49,7 @@ class BaselineRetriever:
         from index.lexical import LexicalIndex
 
         self.lexical = LexicalIndex.build(
-            ((f"baseline:{p.metadata['doc_id']}:{p.metadata['start_index']}", p.page_content) for p in pieces),
+            ((f"baseline:{p.metadata['doc_id']}:{p.metadata['start_index']}", "", p.page_content) for p in pieces),
             "baseline") if pieces else None
 
     def search(self, query: str, k: int = 4) -> list[Hit]:

@@ -99,6 +99,15 @@ class Assistant:
         self.docstore.close()
 
 
+def make_embedder(settings: Settings) -> SentenceEmbedder:
+    """The embedding model the settings name, on their backend and quantisation."""
+    return SentenceEmbedder(
+        settings.embedding_model, settings.models_dir, device=settings.embedding_device,
+        batch_size=settings.embedding_batch_size, quantize=settings.embedding_quantize,
+        backend=settings.embedding_backend,
+    )
+
+
 def build(settings: Settings | None = None, embedder: SentenceEmbedder | None = None) -> Assistant:
     """Build the assistant from settings: one embedding model, one Chroma client, one store.
 
@@ -115,11 +124,7 @@ def build(settings: Settings | None = None, embedder: SentenceEmbedder | None = 
     settings = settings or Settings()
     apply_offline_environment(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
-    embedder = embedder or SentenceEmbedder(
-        settings.embedding_model, settings.models_dir,
-        device=settings.embedding_device, batch_size=settings.embedding_batch_size,
-        quantize=settings.embedding_quantize,
-    )
+    embedder = embedder or make_embedder(settings)
     client = make_client(
         path=settings.chroma_path, host=settings.chroma_host, port=settings.chroma_port,
         ssl=settings.chroma_ssl,

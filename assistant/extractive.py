@@ -60,7 +60,7 @@ class ExtractiveAnswerer:
         lexical = getattr(self.retriever, "lexical", None)
         if lexical is None:
             return Featurizer()
-        return Featurizer(lexical.df, len(lexical.chunk_ids))
+        return Featurizer(lexical.df, lexical.size)
 
     # -- reading ----------------------------------------------------------------------------
     def read(self, q: Question, hits: list[Hit]) -> tuple[list[Reading], list[Unit]]:

@@ -136,7 +136,7 @@ class HybridRetriever(DenseRetriever):
         meta = self.lexical_dir / "lexical.json"
         mtime = meta.stat().st_mtime if meta.exists() else None
         if mtime != self._lexical_mtime:
-            self._lexical = LexicalIndex.load(self.lexical_dir)
+            self._lexical = LexicalIndex.load(self.lexical_dir, previous=self._lexical)
             self._lexical_mtime = mtime
         return self._lexical
 

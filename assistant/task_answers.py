@@ -15,7 +15,7 @@ from assistant.question import Question, is_stop
 from index.docstore import DocStore
 from index.lang.facts import ASSIGNERS, COLLECTIVE, find_agencies, find_deadlines
 from index.lang.vietnamese import fold, has_marks, words
-from index.tasks import flag_conflicts, normalize_deadline
+from index.tasks import normalize_deadline
 
 #: Words of list questions that name the kind of thing, not the topic.
 _GENERIC = frozenset(fold(w) for w in "nhiệm vụ việc công việc gì nào những các được giao chủ trì phải xong".split())
@@ -67,10 +67,9 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
     rows = [t for t in rows if holds(t)]
     if not rows:
         return None
-    # Conflicts are judged against every version of these assignments (same leads), also those
-    # filtered out by the period or topic.
-    versions = flag_conflicts([t for lead in dict.fromkeys(r.lead for r in rows) for t in docstore.tasks(agency=lead)])
-    by_id = {t.task_id: t for t in versions}
+    # Conflicts were flagged at index time against every other document's version of the assignment,
+    # also those filtered out here by the period or topic.
+    by_id = {t.task_id: t for t in docstore.tasks_by_id(c for r in rows for c in r.conflicts)}
     citations: list[Citation] = []
     lines = []
     conflicts = []
@@ -87,7 +86,7 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
         due = task.deadline_text or "không nêu thời hạn"
         partners = f" (phối hợp: {', '.join(task.collaborators)})" if task.collaborators else ""
         line = f"- {task.lead}{partners} — {due}: «{task.sentence.strip()}» [{citation.n}]"
-        others = [by_id[c] for c in by_id[task.task_id].conflicts] if task.task_id in by_id else []
+        others = [by_id[c] for c in task.conflicts if c in by_id]
         if others:
             line += " ⚠ nguồn khác ghi: " + "; ".join(f"{o.lead}, {o.deadline_text or 'không hạn'}" for o in others)
             conflicts.append({"field": "deadline", "label": "thời hạn", "task": task.task,

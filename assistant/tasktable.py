@@ -11,7 +11,7 @@ from pathlib import Path
 
 from index.docstore import DocStore
 from index.lang.facts import canonical_agency
-from index.tasks import Task, flag_conflicts
+from index.tasks import Task
 
 COLUMNS = ["lead", "collaborators", "task", "deadline_text", "due_start", "due_end", "conflict", "title",
            "date", "source", "sentence", "start", "end", "task_id", "doc_id"]
@@ -31,47 +31,43 @@ def parse_date(value: str) -> str:
 
 def select(docstore: DocStore, agency: str | None = None, due_before: str | None = None,
            due_after: str | None = None, doc: str | None = None) -> list[Task]:
-    """Tasks with conflicts flagged across *all* documents, then filtered.
+    """Tasks, with the conflicts flagged across *all* documents at index time, filtered.
 
     Args:
         agency: any alias ("Bộ KH-CN"); matches the lead or a collaborator.
         due_before / due_after: ISO or dd/mm/yyyy; compared with the end of the deadline range.
         doc: a document id, or a part of its source path or title.
     """
-    everything = flag_conflicts(docstore.tasks())
-    wanted = {t.task_id for t in docstore.tasks(
+    out = docstore.tasks(
         agency=canonical_agency(agency) if agency else None,
         due_before=parse_date(due_before) if due_before else None,
         due_after=parse_date(due_after) if due_after else None,
-    )}
-    out = [t for t in everything if t.task_id in wanted]
+    )
     if doc:
         needle = doc.lower()
-        keep = set()
-        for d in docstore.documents():
-            if d.doc_id == doc or needle in d.title.lower() or any(needle in s.lower() for s in d.sources):
-                keep.add(d.doc_id)
+        keep = {d["doc_id"] for d in docstore.catalogue() if d["doc_id"] == doc or needle in d["title"].lower()
+                or any(needle in s.lower() for s in d["sources"])}
         out = [t for t in out if t.doc_id in keep]
     return out
 
 
 def rows(tasks: list[Task], docstore: DocStore) -> list[dict]:
     """Flat rows with each task's document and its conflicting values (from any document)."""
-    by_id = {t.task_id: t for t in docstore.tasks()} if any(t.conflicts for t in tasks) else {}
-    docs = {}
+    by_id = {t.task_id: t for t in docstore.tasks_by_id(c for t in tasks for c in t.conflicts)}
+    # titles, dates and sources in one query, without the documents' texts (a large archive's table)
+    docs = {d["doc_id"]: d for d in docstore.catalogue()} if tasks else {}
     out = []
     for t in tasks:
-        if t.doc_id not in docs:
-            docs[t.doc_id] = docstore.document(t.doc_id)
-        doc = docs[t.doc_id]
+        doc = docs.get(t.doc_id)
         others = [by_id[c] if c in by_id else None for c in t.conflicts]
         conflict = "; ".join(f"{o.lead}: {o.deadline_text or 'không hạn'}" for o in others if o) or (
             "có" if t.conflicts else "")
         out.append({
             "lead": t.lead, "collaborators": ", ".join(t.collaborators), "task": t.task,
             "deadline_text": t.deadline_text or "", "due_start": t.due_start or "", "due_end": t.due_end or "",
-            "conflict": conflict, "title": doc.title if doc else "", "date": (doc.date or "") if doc else "",
-            "source": doc.source if doc else "", "sentence": t.sentence, "start": t.start, "end": t.end,
+            "conflict": conflict, "title": doc["title"] if doc else "", "date": (doc["date"] or "") if doc else "",
+            "source": doc["sources"][0] if doc and doc["sources"] else "", "sentence": t.sentence,
+            "start": t.start, "end": t.end,
             "task_id": t.task_id, "doc_id": t.doc_id,
         })
     return out

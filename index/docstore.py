@@ -21,7 +21,7 @@ import numpy as np
 
 from index.chunk import Chunk
 from index.load import Document
-from index.tasks import Task
+from index.tasks import Task, in_conflict, probe_terms, topic_terms
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -75,6 +75,18 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_lead ON tasks(lead);
 CREATE INDEX IF NOT EXISTS tasks_due ON tasks(due_end);
+CREATE TABLE IF NOT EXISTS task_terms (
+    term TEXT NOT NULL,
+    task_id TEXT NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,
+    PRIMARY KEY (term, task_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS task_terms_task ON task_terms(task_id);
+CREATE TABLE IF NOT EXISTS task_conflicts (
+    task_id TEXT NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,
+    other TEXT NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,
+    PRIMARY KEY (task_id, other)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS task_conflicts_other ON task_conflicts(other);
 CREATE TABLE IF NOT EXISTS task_docs (
     doc_id TEXT PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,
     version TEXT NOT NULL
@@ -188,14 +200,21 @@ class DocStore:
         """``chunk_id:start:end`` of every chunk (what the lexical index is keyed on)."""
         return [f"{i}:{a}:{b}" for i, a, b in self.db.execute("SELECT chunk_id, start, end FROM chunks")]
 
-    def searchable_chunks(self) -> Iterator[tuple[str, str]]:
-        """(chunk id, headings + text) of every chunk, for the lexical index."""
-        rows = self.db.execute(
-            "SELECT c.chunk_id, c.headings, substr(d.text, c.start + 1, c.end - c.start) "
-            "FROM chunks c JOIN documents d USING(doc_id) ORDER BY c.chunk_id"
-        )
-        for chunk_id, headings, text in rows:
-            yield chunk_id, " ".join(json.loads(headings) + [text])
+    def searchable_chunks(self, chunk_ids: Iterable[str] | None = None) -> Iterator[tuple[str, str, str]]:
+        """(chunk id, ``chunk_id:start:end`` span key, headings + text) of every chunk (or of these), for
+        the lexical index."""
+        select = ("SELECT c.chunk_id, c.start, c.end, c.headings, substr(d.text, c.start + 1, c.end - c.start) "
+                  "FROM chunks c JOIN documents d USING(doc_id)")
+        if chunk_ids is None:
+            batches = [self.db.execute(select + " ORDER BY c.chunk_id")]
+        else:
+            ids = sorted(set(chunk_ids))
+            batches = (self.db.execute(select + f" WHERE c.chunk_id IN ({','.join('?' * len(part))}) "
+                                       "ORDER BY c.chunk_id", part)
+                       for part in (ids[i : i + 500] for i in range(0, len(ids), 500)))
+        for rows in batches:
+            for chunk_id, start, end, headings, text in rows:
+                yield chunk_id, f"{chunk_id}:{start}:{end}", " ".join(json.loads(headings) + [text])
 
     def sources(self) -> dict[str, str]:
         """Every source and the document it holds."""
@@ -307,17 +326,72 @@ class DocStore:
             (version,))]
 
     def put_tasks(self, doc_id: str, tasks: list[Task], version: str) -> None:
-        """Replace a document's tasks."""
+        """Replace a document's tasks (see :meth:`put_tasks_of`)."""
+        self.put_tasks_of([(doc_id, tasks)], version)
+
+    def put_tasks_of(self, items: Iterable[tuple[str, list[Task]]], version: str) -> None:
+        """Replace the tasks of several documents in one transaction, and bring the conflict flags between
+        documents up to date.
+
+        Conflicts are found at write time, not per request: each new row is compared only with the
+        stored rows that share one of its rarest topic terms (:func:`index.tasks.probe_terms`, exact for
+        the similarity threshold), so the cost grows with the candidates, not with the whole table.
+        The old rows' flags go with them (``ON DELETE CASCADE``), on both sides.
+        """
         with self.db:
             self.db.execute("BEGIN")
-            self.db.execute("DELETE FROM tasks WHERE doc_id = ?", (doc_id,))
-            self.db.executemany(
-                "INSERT INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(t.task_id, t.doc_id, t.lead, json.dumps(list(t.collaborators), ensure_ascii=False), t.task,
-                  t.deadline_text, t.due_start, t.due_end, t.sentence, t.start, t.end, int(t.urgent))
-                 for t in tasks],
-            )
-            self.db.execute("INSERT OR REPLACE INTO task_docs VALUES (?, ?)", (doc_id, version))
+            for doc_id, tasks in items:
+                self.db.execute("DELETE FROM tasks WHERE doc_id = ?", (doc_id,))
+                self.db.executemany(
+                    "INSERT INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [(t.task_id, t.doc_id, t.lead, json.dumps(list(t.collaborators), ensure_ascii=False), t.task,
+                      t.deadline_text, t.due_start, t.due_end, t.sentence, t.start, t.end, int(t.urgent))
+                     for t in tasks],
+                )
+                terms = {t.task_id: topic_terms(t) for t in tasks}
+                self.db.executemany("INSERT OR IGNORE INTO task_terms VALUES (?, ?)",
+                                    [(term, task_id) for task_id, ts in terms.items() for term in ts])
+                pairs = self._conflicts_of(doc_id, tasks, terms) if tasks else []
+                self.db.executemany("INSERT OR IGNORE INTO task_conflicts VALUES (?, ?)",
+                                    pairs + [(b, a) for a, b in pairs])
+                self.db.execute("INSERT OR REPLACE INTO task_docs VALUES (?, ?)", (doc_id, version))
+
+    def _conflicts_of(self, doc_id: str, tasks: list[Task], terms: dict[str, set[str]]) -> list[tuple[str, str]]:
+        """(new row, stored row of another document) pairs in conflict."""
+        vocabulary = sorted({term for ts in terms.values() for term in ts})
+        frequency: dict[str, int] = {}
+        for i in range(0, len(vocabulary), 500):
+            part = vocabulary[i : i + 500]
+            frequency.update(self.db.execute(
+                f"SELECT term, COUNT(*) FROM task_terms WHERE term IN ({','.join('?' * len(part))}) GROUP BY term",
+                part))
+        probes = {t.task_id: probe_terms(terms[t.task_id], frequency) for t in tasks}
+        wanted = sorted({term for p in probes.values() for term in p})
+        holders: dict[str, set[str]] = {}
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            for term, task_id in self.db.execute(
+                    "SELECT t.term, t.task_id FROM task_terms t JOIN tasks k USING(task_id) "
+                    f"WHERE t.term IN ({','.join('?' * len(part))}) AND k.doc_id != ?", [*part, doc_id]):
+                holders.setdefault(term, set()).add(task_id)
+        candidates = sorted({c for p in probes.values() for term in p for c in holders.get(term, ())})
+        if not candidates:
+            return []
+        stored = {t.task_id: t for t in self.tasks_by_id(candidates)}
+        stored_terms: dict[str, set[str]] = {}
+        for i in range(0, len(candidates), 500):
+            part = candidates[i : i + 500]
+            for task_id, term in self.db.execute(
+                    f"SELECT task_id, term FROM task_terms WHERE task_id IN ({','.join('?' * len(part))})", part):
+                stored_terms.setdefault(task_id, set()).add(term)
+        pairs = []
+        for task in tasks:
+            mine = terms[task.task_id]
+            near = {c for term in probes[task.task_id] for c in holders.get(term, ())}
+            for other in sorted(near):
+                if in_conflict(task, stored[other], mine, stored_terms.get(other, set())):
+                    pairs.append((task.task_id, other))
+        return pairs
 
     def task_counts(self) -> dict[str, int]:
         """doc_id -> number of task rows extracted from it."""
@@ -355,11 +429,19 @@ class DocStore:
             roots += [p for p in json.loads(paths) if p not in roots]
         return roots
 
+    _TASK_COLUMNS = ("SELECT tasks.*, (SELECT json_group_array(other) FROM task_conflicts c "
+                     "WHERE c.task_id = tasks.task_id) FROM tasks")
+
+    @staticmethod
+    def _task(r) -> Task:
+        return Task(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                    bool(r[11]), tuple(sorted(json.loads(r[12] or "[]"))))
+
     def tasks(self, agency: str | None = None, due_before: str | None = None, due_after: str | None = None,
               doc_id: str | None = None) -> list[Task]:
-        """Stored tasks, filtered: ``agency`` matches the lead or a collaborator (canonical name);
-        ``due_before``/``due_after`` compare ISO dates with the deadline range."""
-        sql, args = "SELECT * FROM tasks WHERE 1=1", []
+        """Stored tasks with their stored conflict flags, filtered: ``agency`` matches the lead or a
+        collaborator (canonical name); ``due_before``/``due_after`` compare ISO dates with the deadline range."""
+        sql, args = self._TASK_COLUMNS + " WHERE 1=1", []
         if agency:
             sql += " AND (lead = ? OR collaborators LIKE ?)"
             args += [agency, f'%"{agency}"%']
@@ -373,8 +455,17 @@ class DocStore:
             sql += " AND doc_id = ?"
             args.append(doc_id)
         sql += " ORDER BY COALESCE(due_end, '9999'), doc_id, start"
-        return [Task(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6], r[7], r[8], r[9], r[10], bool(r[11]))
-                for r in self.db.execute(sql, args)]
+        return [self._task(r) for r in self.db.execute(sql, args)]
+
+    def tasks_by_id(self, task_ids: Iterable[str]) -> list[Task]:
+        """These stored tasks (those that exist), with their conflict flags."""
+        ids = list(dict.fromkeys(task_ids))
+        out: list[Task] = []
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            out += [self._task(r) for r in self.db.execute(
+                self._TASK_COLUMNS + f" WHERE task_id IN ({','.join('?' * len(part))})", part)]
+        return out
 
     def link_source(self, source: str, doc_id: str) -> None:
         """Point a source at an already stored document (a moved or duplicated file)."""

@@ -18,6 +18,9 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import queue
+import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,6 +45,10 @@ from index.load import (
 from index.store import VectorStore, chunk_metadata
 
 log = logging.getLogger(__name__)
+
+#: Loaded documents waiting for the embedder (a few batches' worth: memory stays flat on any corpus).
+LOADER_QUEUE = 256
+_END = object()
 
 
 class IndexBusy(RuntimeError):
@@ -145,6 +152,8 @@ class Indexer:
                  chunker: Chunker, batch_chunks: int = 64, lexical_dir: Path | None = None,
                  limits: Limits = DEFAULT_LIMITS, lock_path: Path | None = None):
         self.lexical_dir = lexical_dir
+        self._tasks: dict[str, list] = {}
+        self._tasks_written = 0
         self.limits = limits
         self.lock_path = lock_path
         self.docstore = docstore
@@ -185,6 +194,12 @@ class Indexer:
                  for cid, sp, uv in zip(ids, spans, unit_vectors)}
         self.vectors.upsert(ids, vectors, stored, metas)  # vectors first ...
         self.docstore.put(pending, self.chunker.version, self.embedder.name, units)  # ... then the record ...
+        extracted = [(doc.doc_id, self._tasks.pop(doc.doc_id)) for doc, _, _ in pending if doc.doc_id in self._tasks]
+        if extracted:  # the loader extracted them; documents it did not are done by refresh_tasks
+            from index.tasks import EXTRACTOR_VERSION
+
+            self.docstore.put_tasks_of(extracted, EXTRACTOR_VERSION)
+            self._tasks_written += len(extracted)
         if stale:
             self.vectors.delete_ids(stale)  # ... then the old vectors (a crash before: _repair's orphans)
 
@@ -229,44 +244,53 @@ class Indexer:
         pending_chunks = 0
 
         bar = _progress(files, progress)
-        for path in files:
-            for item in load_path(path, self.limits):
-                if isinstance(item, LoadFailure):
-                    report.failed.append(item)
-                    log.warning("skipped %s: %s", printable(item.source), printable(item.reason))
-                    continue
-                seen_sources.add(item.source)
-                previous = self.docstore.doc_for_source(item.source)
-                if previous is not None and previous != item.doc_id:
-                    replaced.add(previous)
-                stored = self.docstore.fingerprint(item.doc_id) == fingerprint
-                if item.doc_id in written:  # the same text again, under another name
-                    report.duplicates += 1
-                    if stored:
-                        self.docstore.link_source(item.source, item.doc_id)
-                    else:
-                        written[item.doc_id].append(item.source)  # still pending: stored with it
-                    continue
-                if stored:
-                    if previous != item.doc_id:
-                        self.docstore.link_source(item.source, item.doc_id)
-                    report.unchanged += 1
-                    written[item.doc_id] = [item.source]
-                    continue
-                chunks = self.chunker.split(item.doc_id, item.text)
-                written[item.doc_id] = [item.source]
-                pending.append((item, chunks, written[item.doc_id]))
-                pending_chunks += len(chunks)
-                if previous is None:
-                    report.added += 1
-                else:
-                    report.updated += 1
-                if pending_chunks >= self.batch_chunks:
-                    self._write(pending)
-                    report.chunks += pending_chunks
-                    pending, pending_chunks = [], 0
+        self._tasks = {}  # doc id -> tasks extracted by the loader, stored with their documents
+        self._tasks_written = 0
+        for _path, item, chunks, tasks in self._loaded(files, fingerprint):
+            if item is None:  # the end of a file
+                bar.set_postfix(chunks=report.chunks + pending_chunks, refresh=False)
+                continue
             bar.update(1)
-            bar.set_postfix(docs=report.added + report.updated, chunks=report.chunks + pending_chunks)
+            if isinstance(item, LoadFailure):
+                report.failed.append(item)
+                log.warning("skipped %s: %s", printable(item.source), printable(item.reason))
+                continue
+            seen_sources.add(item.source)
+            previous = self.docstore.doc_for_source(item.source)
+            if previous is not None and previous != item.doc_id:
+                replaced.add(previous)
+            stored = self.docstore.fingerprint(item.doc_id) == fingerprint
+            if item.doc_id in written:  # the same text again, under another name
+                report.duplicates += 1
+                if stored:
+                    self.docstore.link_source(item.source, item.doc_id)
+                else:
+                    written[item.doc_id].append(item.source)  # still pending: stored with it
+                continue
+            if stored:
+                if previous != item.doc_id:
+                    self.docstore.link_source(item.source, item.doc_id)
+                report.unchanged += 1
+                written[item.doc_id] = [item.source]
+                continue
+            if chunks is None:  # the loader saw it stored; it is not any more
+                chunks = self.chunker.split(item.doc_id, item.text)
+            if tasks is not None:
+                self._tasks[item.doc_id] = tasks
+            written[item.doc_id] = [item.source]
+            pending.append((item, chunks, written[item.doc_id]))
+            pending_chunks += len(chunks)
+            if previous is None:
+                report.added += 1
+            else:
+                report.updated += 1
+            if pending_chunks >= self.batch_chunks:
+                self._write(pending)
+                report.chunks += pending_chunks
+                pending, pending_chunks = [], 0
+                elapsed = time.perf_counter() - started
+                bar.set_postfix(chunks=report.chunks, chunks_s=f"{report.chunks / max(elapsed, 1e-9):.1f}",
+                                refresh=False)
         if pending:
             self._write(pending)
             report.chunks += pending_chunks
@@ -282,35 +306,104 @@ class Indexer:
         dropped = self.docstore.drop_unreferenced()
         self.vectors.delete_docs(dropped)
         report.removed = len(set(dropped) - replaced)
-        report.tasks = self.refresh_tasks()
+        report.tasks = self._tasks_written + self.refresh_tasks()
         self.refresh_lexical()
         self.docstore.finish_run(run_id)
         report.seconds = time.perf_counter() - started
         return report
 
 
+    def _loaded(self, files: list[Path], fingerprint: tuple[str, str]
+                ) -> Iterator[tuple[Path, Document | LoadFailure | None, list[Chunk] | None, list | None]]:
+        """(file, loaded document or failure, its chunks, its tasks) in order, read, chunked and task-
+        extracted by a loader thread while the caller embeds and writes; ``(file, None, None, None)`` marks
+        the end of each file.
+
+        A bounded queue between the two keeps memory flat on a bulk export (records are read as a
+        stream, never listed). The thread chunks only documents that the store does not hold with this
+        chunker and model (its own read-only connection: SQLite's WAL lets it read while the caller
+        writes), and counts tokens with its own copy of the tokenizer (a fast tokenizer must not be used
+        by two threads at once). Its errors are raised here, in the caller.
+        """
+        results: queue.Queue = queue.Queue(maxsize=LOADER_QUEUE)
+        stop = threading.Event()
+        from index.tasks import extract_tasks
+
+        chunker = Chunker(self.embedder.token_counter(), self.chunker.max_tokens, self.chunker.overlap_tokens)
+        store_path = self.docstore.path
+
+        def put(entry) -> None:
+            while not stop.is_set():
+                try:
+                    results.put(entry, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+
+        def work() -> None:
+            reader = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, check_same_thread=False)
+            try:
+                for path in files:
+                    for item in load_path(path, self.limits):
+                        if stop.is_set():
+                            return
+                        chunks = tasks = None
+                        if isinstance(item, Document):
+                            row = reader.execute("SELECT chunker, model FROM documents WHERE doc_id = ?",
+                                                 (item.doc_id,)).fetchone()
+                            if row is None or tuple(row) != fingerprint:
+                                chunks = chunker.split(item.doc_id, item.text)
+                                tasks = extract_tasks(item.doc_id, item.text, item.date)
+                        put((path, item, chunks, tasks))
+                    put((path, None, None, None))
+            except BaseException as exc:  # handed to the caller, which re-raises it
+                put(exc)
+            finally:
+                reader.close()
+                put(_END)
+
+        thread = threading.Thread(target=work, name="chidao-loader", daemon=True)
+        thread.start()
+        try:
+            while True:
+                entry = results.get()
+                if entry is _END:
+                    return
+                if isinstance(entry, BaseException):
+                    raise entry
+                yield entry
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+
     def refresh_tasks(self) -> int:
         """Extract the task table of documents that lack it (new ones, or an older extractor's)."""
         from index.tasks import EXTRACTOR_VERSION, extract_tasks
 
         todo = self.docstore.docs_without_tasks(EXTRACTOR_VERSION)
-        for doc_id in todo:
-            doc = self.docstore.document(doc_id)
-            if doc is not None:
-                self.docstore.put_tasks(doc_id, extract_tasks(doc_id, doc.text, doc.date), EXTRACTOR_VERSION)
+        for i in range(0, len(todo), 100):  # one transaction per hundred documents
+            batch = [(doc_id, self.docstore.document(doc_id)) for doc_id in todo[i : i + 100]]
+            self.docstore.put_tasks_of([(doc_id, extract_tasks(doc_id, doc.text, doc.date))
+                                        for doc_id, doc in batch if doc is not None], EXTRACTOR_VERSION)
         return len(todo)
 
     def refresh_lexical(self, force: bool = False) -> bool:
-        """Rebuild the BM25 index when the set of chunks changed; returns whether it was rebuilt."""
+        """Bring the BM25 index up to the stored chunks when they changed: a small change adds a delta
+        segment (see :class:`index.lexical.LexicalIndex`), a large one (or ``force``) rebuilds it all;
+        returns whether anything was written."""
         if self.lexical_dir is None:
             return False
         from index.lexical import LexicalIndex, fingerprint
 
-        key = fingerprint(self.docstore.chunk_spans())
+        spans = set(self.docstore.chunk_spans())
+        key = fingerprint(spans)
         current = LexicalIndex.load(self.lexical_dir)
         if not force and current is not None and current.key == key:
             return False
-        LexicalIndex.build(self.docstore.searchable_chunks(), key).save(self.lexical_dir)
+        index = None if force or current is None else current.updated(spans, self.docstore.searchable_chunks, key)
+        if index is None:
+            index = LexicalIndex.build(self.docstore.searchable_chunks(), key)
+        index.save(self.lexical_dir)
         return True
 
 
@@ -323,9 +416,25 @@ class _NoBar:
 
 
 def _progress(files: list[Path], enabled: bool):
+    """A progress bar over documents (a bulk export counts its lines first: about a second per 100 MB),
+    with documents/s, the ETA and the chunks embedded so far."""
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=len(files), unit="file", desc="indexing", dynamic_ncols=True)
+    total = 0
+    for path in files:
+        total += _records(path) if path.name.lower().endswith((".jsonl", ".jsonl.gz")) else 1
+    return tqdm(total=total, unit="doc", desc="indexing", dynamic_ncols=True, smoothing=0.05)
+
+
+def _records(path: Path) -> int:
+    import gzip
+
+    try:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except (OSError, EOFError):
+        return 1  # the loader reports the damage
 

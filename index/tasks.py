@@ -15,16 +15,17 @@ day or month without a year takes the document's year.
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 
 from index.lang.facts import ASSIGNERS, COLLECTIVE, Mention, find_agencies, find_deadlines, urgency
 from index.lang.sentences import sentence_spans
 from index.lang.vietnamese import canonical_dates, fold, words
 
-EXTRACTOR_VERSION = "4"
+EXTRACTOR_VERSION = "5"  # 5: topic terms and conflict flags stored with the rows
 
 _ACTION = re.compile(
     r"\b(chủ trì|phối hợp|trình|triển khai|hoàn thành|xây dựng|nghiên cứu|khẩn trương|chỉ đạo|đưa|bảo đảm|"
@@ -260,14 +261,37 @@ def extract_tasks(doc_id: str, text: str, date_iso: str | None = None) -> list[T
     return tasks
 
 
-def _topic(task: Task) -> set[str]:
+#: Two rows describe one assignment when their task phrases share this much (Jaccard of folded words).
+SAME_ASSIGNMENT = 0.7
+
+
+def topic_terms(task: Task) -> set[str]:
+    """The folded words of a task phrase (what :func:`same_assignment` compares)."""
     return {fold(w) for w in words(task.task) if len(w) > 1}
+
+
+def _similar(ta: set[str], tb: set[str]) -> bool:
+    return bool(ta and tb) and len(ta & tb) / len(ta | tb) >= SAME_ASSIGNMENT
 
 
 def same_assignment(a: Task, b: Task) -> bool:
     """Two rows describing one assignment (in two documents): similar task phrases."""
-    ta, tb = _topic(a), _topic(b)
-    return bool(ta and tb) and len(ta & tb) / len(ta | tb) >= 0.7
+    return _similar(topic_terms(a), topic_terms(b))
+
+
+def probe_terms(terms: set[str], frequency: dict[str, int]) -> list[str]:
+    """The rarest terms of a task that every task similar enough to be the same assignment must share.
+
+    Prefix filtering: if Jaccard(a, b) >= t then |a & b| >= t * |a|, so b holds at least one of any
+    ``|a| - ceil(t * |a|) + 1`` terms of a. Taking the rarest ones (by ``frequency``, the number of stored
+    tasks holding each term) keeps the candidate lists short; the candidates are then checked exactly.
+    The result is exact: no pair above the threshold is missed.
+    """
+    if not terms:
+        return []
+    needed = math.ceil(SAME_ASSIGNMENT * len(terms) - 1e-9)
+    ordered = sorted(terms, key=lambda t: (frequency.get(t, 0), t))
+    return ordered[: len(terms) - needed + 1]
 
 
 def _overlap(a: Task, b: Task) -> bool:
@@ -277,16 +301,27 @@ def _overlap(a: Task, b: Task) -> bool:
     return a0 <= b.due_end and b0 <= a.due_end
 
 
+def in_conflict(a: Task, b: Task, ta: set[str] | None = None, tb: set[str] | None = None) -> bool:
+    """Two documents state one assignment with another lead or an incompatible (non-overlapping)
+    deadline. ``ta``/``tb``: the rows' :func:`topic_terms` when already known."""
+    if a.doc_id == b.doc_id:
+        return False
+    if not _similar(topic_terms(a) if ta is None else ta, topic_terms(b) if tb is None else tb):
+        return False
+    return a.lead != b.lead or not _overlap(a, b)
+
+
 def flag_conflicts(tasks: list[Task]) -> list[Task]:
     """Mark rows whose assignment another document states with another lead or an incompatible
-    (non-overlapping) deadline; each flagged row lists the ids it conflicts with."""
+    (non-overlapping) deadline; each flagged row lists the ids it conflicts with.
+
+    Compares every pair: the reference for the stored flags, which the document store keeps up to date
+    at index time with :func:`probe_terms` (see ``DocStore.put_tasks``)."""
     found: dict[str, list[str]] = {t.task_id: [] for t in tasks}
+    terms = [topic_terms(t) for t in tasks]
     for i, a in enumerate(tasks):
-        for b in tasks[i + 1 :]:
-            if a.doc_id == b.doc_id or not same_assignment(a, b):
-                continue
-            if a.lead != b.lead or not _overlap(a, b):
-                found[a.task_id].append(b.task_id)
-                found[b.task_id].append(a.task_id)
-    return [Task(**{**asdict(t), "collaborators": t.collaborators, "conflicts": tuple(found[t.task_id])})
-            for t in tasks]
+        for j in range(i + 1, len(tasks)):
+            if in_conflict(a, tasks[j], terms[i], terms[j]):
+                found[a.task_id].append(tasks[j].task_id)
+                found[tasks[j].task_id].append(a.task_id)
+    return [replace(t, conflicts=tuple(found[t.task_id])) for t in tasks]

