@@ -11,6 +11,7 @@ that turn these numbers into a score are learned (``scripts/train_reader.py``), 
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -46,6 +47,13 @@ FEATURES = (
 INDEX = {name: i for i, name in enumerate(FEATURES)}
 
 
+
+@functools.lru_cache(maxsize=16384)
+def _agencies_in(text: str) -> list[Mention]:
+    """:func:`find_agencies`, remembered: the units of often retrieved passages come back question after
+    question, and finding agencies is the largest cost of reading (about half a millisecond a unit)."""
+    return find_agencies(text)
+
 @dataclass
 class Unit:
     """A sentence, list item or table row of a retrieved chunk."""
@@ -75,7 +83,7 @@ class Unit:
     def agencies(self) -> list[Mention]:
         """Agencies the unit names (found once)."""
         if "_agencies" not in self.__dict__:
-            self.__dict__["_agencies"] = find_agencies(self.text)
+            self.__dict__["_agencies"] = _agencies_in(self.text)
         return self.__dict__["_agencies"]
 
     def deadlines(self) -> list[Mention]:

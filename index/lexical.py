@@ -141,9 +141,11 @@ class Segment:
             self._df_cache = np.diff(np.asarray(self.bm25.scores["indptr"]))
         return int(self._df_cache[row])
 
-    def scores(self, query: str, dead: np.ndarray | None, base: Segment | None = None) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score > 0). A delta scores with its base's chunk count and document frequencies
-        added to its own, so that a handful of new chunks weigh like the archive's."""
+    def scores(self, query: str, dead: np.ndarray | None, base: Segment | None = None,
+               k: int | None = None) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score > 0), the best ``k`` (all when None), best first. A delta scores with its
+        base's chunk count and document frequencies added to its own, so that a handful of new chunks
+        weigh like the archive's."""
         if not self.chunk_ids:
             return []
         if self.postings is not None:
@@ -155,7 +157,12 @@ class Segment:
             scores = self.bm25.get_scores(tokens)
         if dead is not None and len(dead):
             scores[dead] = 0.0
-        return [(self.chunk_ids[i], float(scores[i])) for i in np.flatnonzero(scores > 0)]
+        if k is not None and k < len(scores):  # the top k without sorting every scored chunk
+            rows = np.argpartition(-scores, k)[:k]
+        else:
+            rows = np.arange(len(scores))
+        rows = rows[np.argsort(-scores[rows], kind="stable")]
+        return [(self.chunk_ids[i], float(scores[i])) for i in rows if scores[i] > 0]
 
     def _delta_scores(self, tokens: list[str], base: Segment | None, k1: float = 1.5, b: float = 0.75):
         # bm25s' defaults ("lucene" BM25, k1 1.5, b 0.75), with the statistics of base + delta
@@ -285,7 +292,8 @@ class LexicalIndex:
         """Best ``k`` chunks for ``query`` by BM25, as (chunk id, score) with score > 0."""
         found: list[tuple[str, float]] = []
         for segment, dead in zip(self.segments, self._dead_rows):
-            found += segment.scores(query, dead, base=self.segments[0] if segment is not self.segments[0] else None)
+            found += segment.scores(query, dead, k=k,
+                                    base=self.segments[0] if segment is not self.segments[0] else None)
         found.sort(key=lambda item: -item[1])
         return found[:k]
 
