@@ -299,3 +299,25 @@ def test_duplicate_bulk_ids_are_reported_and_the_first_is_kept(assistant, tmp_pa
     assert "quý 3/2026" in assistant.docstore.document(assistant.docstore.doc_for_source(f"{path}#r1")).text
     assert assistant.docstore.doc_for_source(f"{path}#line-3")
     assert_consistent(assistant)
+
+
+def test_a_loader_thread_crash_reaches_the_caller_and_the_next_run_completes(assistant, sample_dir, monkeypatch):
+    """The loader thread reads and chunks while the caller embeds: an unexpected error in it (not a bad
+    file, which is reported) stops the run in the caller, releases the home's lock, and loses nothing."""
+    import index.pipeline as pipeline
+
+    real = pipeline.load_path
+
+    def breaks_on_the_second(path, limits):
+        if path.name == sorted(p.name for p in sample_dir.iterdir())[1]:
+            raise MemoryError("simulated")
+        yield from real(path, limits)
+
+    monkeypatch.setattr(pipeline, "load_path", breaks_on_the_second)
+    with pytest.raises(MemoryError, match="simulated"):
+        assistant.indexer.run([sample_dir])
+    monkeypatch.setattr(pipeline, "load_path", real)
+    report = assistant.indexer.run([sample_dir])  # the lock was released; the first file's work is kept
+    assert report.failed == [] and report.added + report.unchanged == 2
+    assert assistant.docstore.stats()["documents"] == 2
+    assert_consistent(assistant)
