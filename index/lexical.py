@@ -234,8 +234,8 @@ class LexicalIndex:
             texts: ``texts(chunk_ids)`` -> ``(chunk id, span key, text)`` for the chunks to add.
             key: the :func:`fingerprint` of ``current``.
         """
-        if not self.segments:
-            return None
+        if not self.segments or any(len(s.spans) != len(s.chunk_ids) for s in self.segments):
+            return None  # nothing yet, or an older index that does not know its spans
         base = self.segments[0]
         added = current - self.spans
         delta_live = [span for span in (self.segments[1].spans if len(self.segments) > 1 else [])
@@ -282,11 +282,23 @@ class LexicalIndex:
         if not meta_file.exists():
             return None
         meta = json.loads(meta_file.read_text())
+        if "segments" not in meta and "chunk_ids" in meta:
+            return cls._legacy(folder, meta)
         if meta.get("version") != LEXICAL_VERSION or "segments" not in meta:
             return None
         known = {s.name: s for s in previous.segments} if previous is not None else {}
         segments = [known.get(name) or Segment.load(folder, name) for name in meta["segments"]]
         return cls(segments, set(meta.get("dead", [])), meta["key"])
+
+    @classmethod
+    def _legacy(cls, folder: Path, meta: dict) -> LexicalIndex:
+        """An index written before segments (one BM25 and its statistics; the same tokens): searched as it
+        is, so that an upgraded server keeps its lexical search until the next indexing run rebuilds it."""
+        bm25s = _bm25s()
+        bm25 = bm25s.BM25.load(str(folder / "bm25")) if meta["chunk_ids"] else bm25s.BM25()
+        segment = Segment("legacy", bm25, meta["chunk_ids"], [], meta.get("vocabulary") or {},
+                          meta.get("pairs") or {}, meta.get("df") or {})
+        return cls([segment], set(), meta["key"])
 
     def search(self, query: str, k: int = 20) -> list[tuple[str, float]]:
         """Best ``k`` chunks for ``query`` by BM25, as (chunk id, score) with score > 0."""

@@ -89,3 +89,34 @@ def test_indexing_a_few_more_documents_writes_a_delta(indexed, tmp_path):
     hits = indexed.retriever.lexical.search("nhà ở xã hội Quảng Ninh", k=3)
     new_doc = indexed.docstore.doc_for_source(str((extra / "c.txt").resolve()))
     assert new_doc and hits and hits[0][0].startswith(new_doc)
+
+
+def test_an_index_written_before_segments_is_searched_then_rebuilt(indexed):
+    """An upgraded server keeps lexical search on the index an older chidao wrote (one BM25 and a
+    lexical.json with its ids and statistics); the next indexing run rewrites it as segments."""
+    import shutil
+
+    import bm25s
+
+    from index.lang.vietnamese import lexical_tokens
+
+    folder = indexed.indexer.lexical_dir
+    chunks = list(indexed.docstore.searchable_chunks())
+    shutil.rmtree(folder)
+    folder.mkdir()
+    old = bm25s.BM25()
+    old.index([lexical_tokens(text) or ["<empty>"] for _, _, text in chunks], show_progress=False)
+    old.save(str(folder / "bm25"))
+    (folder / "lexical.json").write_text(json.dumps(
+        {"chunk_ids": [c for c, _, _ in chunks], "key": "old", "vocabulary": {"y te": "y tế"}, "pairs": {},
+         "df": {"y": 1}}, ensure_ascii=False))
+
+    legacy = LexicalIndex.load(folder)
+    assert legacy is not None and legacy.size == len(chunks)
+    assert legacy.search("cơ sở dữ liệu ngành y tế", k=3)
+    assert legacy.updated({s for _, s, _ in chunks}, lambda ids: [], "new") is None  # no spans: rebuild
+
+    assert indexed.indexer.refresh_lexical() is True
+    manifest = json.loads((folder / "lexical.json").read_text())
+    assert manifest["segments"] and not (folder / "bm25").exists()
+    assert LexicalIndex.load(folder).size == len(chunks)
