@@ -298,8 +298,13 @@ class DocStore:
         with self.db:
             self.db.execute("BEGIN")
             for doc, chunks, sources in items:
+                # An upsert, not INSERT OR REPLACE: a replace deletes the row first, and the cascade would
+                # take the document's other sources (a copy in a folder not indexed this run), tasks and flags.
                 self.db.execute(
-                    "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(doc_id) DO UPDATE SET "
+                    "title = excluded.title, date = excluded.date, issuer = excluded.issuer, format = excluded.format, "
+                    "text = excluded.text, extra = excluded.extra, n_chunks = excluded.n_chunks, "
+                    "chunker = excluded.chunker, model = excluded.model, indexed_at = excluded.indexed_at",
                     (doc.doc_id, doc.title, doc.date, doc.issuer, doc.format, doc.text,
                      json.dumps(doc.extra, ensure_ascii=False), len(chunks), chunker, model, now),
                 )

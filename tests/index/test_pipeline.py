@@ -321,3 +321,23 @@ def test_a_loader_thread_crash_reaches_the_caller_and_the_next_run_completes(ass
     assert report.failed == [] and report.added + report.unchanged == 2
     assert assistant.docstore.stats()["documents"] == 2
     assert_consistent(assistant)
+
+
+def test_rechunking_one_copy_keeps_the_other_copys_source(assistant, sample_dir, tmp_path):
+    """The same text in two folders is one document with two sources; re-indexing one folder with other
+    chunk settings rewrites the document, and must not drop the source in the folder not indexed."""
+    from index.chunk import Chunker
+
+    other = tmp_path / "copy"
+    shutil.copytree(sample_dir, other)
+    assistant.indexer.run([sample_dir, other])
+    before = assistant.docstore.sources()
+    assert len(before) == 4 and len(set(before.values())) == 2
+    tasks = len(assistant.docstore.tasks())
+    small = Chunker(assistant.embedder.count_tokens, max_tokens=96, overlap_tokens=16)
+    report = Indexer(assistant.docstore, assistant.vectors, assistant.embedder, small, batch_chunks=64,
+                     lexical_dir=assistant.indexer.lexical_dir).run([sample_dir])
+    assert report.updated == 2
+    assert assistant.docstore.sources() == before  # the copies' sources are still there
+    assert len(assistant.docstore.tasks()) == tasks
+    assert_consistent(assistant)
