@@ -162,10 +162,7 @@ class SentenceEmbedder(Embeddings):
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text, without special tokens or prompts (the chunker's measure)."""
-        if not texts:
-            return []
-        encoded = self.model.tokenizer([nfc(t) for t in texts], add_special_tokens=False, verbose=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        return _count_tokens(self.model.tokenizer, texts)
 
     def token_counter(self):
         """:meth:`count_tokens` on a copy of the tokenizer, for another thread (a fast tokenizer must not
@@ -173,14 +170,7 @@ class SentenceEmbedder(Embeddings):
         import copy
 
         tokenizer = copy.deepcopy(self.model.tokenizer)
-
-        def count(texts: Sequence[str]) -> list[int]:
-            if not texts:
-                return []
-            encoded = tokenizer([nfc(t) for t in texts], add_special_tokens=False, verbose=False)
-            return [len(ids) for ids in encoded["input_ids"]]
-
-        return count
+        return lambda texts: _count_tokens(tokenizer, texts)
 
     def embed_documents_with_units(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
@@ -217,6 +207,13 @@ class SentenceEmbedder(Embeddings):
                     vectors.append(_unit_norm(tokens[inside].mean(axis=0)).tolist() if inside.any() else None)
                 unit_vectors[i] = vectors
         return chunk_vectors, unit_vectors
+
+
+def _count_tokens(tokenizer, texts: Sequence[str]) -> list[int]:
+    if not texts:
+        return []
+    encoded = tokenizer([nfc(t) for t in texts], add_special_tokens=False, verbose=False)
+    return [len(ids) for ids in encoded["input_ids"]]
 
 
 def _onnx_session(model, path: str, models_dir: Path, quantize: str):

@@ -271,7 +271,7 @@ class LexicalIndex:
         for path in folder.iterdir():
             if path.is_dir() and path.name.startswith("seg-") and path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
-            elif path.name in ("bm25",):  # an index written by an older version
+            elif path.name == "bm25":  # an index written before segments
                 shutil.rmtree(path, ignore_errors=True)
 
     @classmethod

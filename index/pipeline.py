@@ -152,8 +152,6 @@ class Indexer:
                  chunker: Chunker, batch_chunks: int = 64, lexical_dir: Path | None = None,
                  limits: Limits = DEFAULT_LIMITS, lock_path: Path | None = None):
         self.lexical_dir = lexical_dir
-        self._tasks: dict[str, list] = {}
-        self._tasks_written = 0
         self.limits = limits
         self.lock_path = lock_path
         self.docstore = docstore
@@ -173,7 +171,9 @@ class Indexer:
             self.vectors.delete_ids(orphans)
         return len(docs)
 
-    def _write(self, pending: list[tuple[Document, list[Chunk], list[str]]]) -> None:
+    def _write(self, pending: list[tuple[Document, list[Chunk], list[str]]], tasks: dict[str, list]) -> int:
+        """Embed and store ``pending`` documents, with the tasks the loader extracted for them (taken out of
+        ``tasks``); returns how many documents' tasks were stored."""
         ids, texts, stored, metas, spans, relative = [], [], [], [], [], []
         for doc, chunks, sources in pending:
             for chunk in chunks:
@@ -194,14 +194,14 @@ class Indexer:
                  for cid, sp, uv in zip(ids, spans, unit_vectors)}
         self.vectors.upsert(ids, vectors, stored, metas)  # vectors first ...
         self.docstore.put(pending, self.chunker.version, self.embedder.name, units)  # ... then the record ...
-        extracted = [(doc.doc_id, self._tasks.pop(doc.doc_id)) for doc, _, _ in pending if doc.doc_id in self._tasks]
+        extracted = [(doc.doc_id, tasks.pop(doc.doc_id)) for doc, _, _ in pending if doc.doc_id in tasks]
         if extracted:  # the loader extracted them; documents it did not are done by refresh_tasks
             from index.tasks import EXTRACTOR_VERSION
 
             self.docstore.put_tasks_of(extracted, EXTRACTOR_VERSION)
-            self._tasks_written += len(extracted)
         if stale:
             self.vectors.delete_ids(stale)  # ... then the old vectors (a crash before: _repair's orphans)
+        return len(extracted)
 
     def run(self, paths: Iterable[str | Path], prune: bool = True, progress: bool = False) -> IndexReport:
         """Index files and folders; never raises for a bad file (see ``report.failed``).
@@ -244,8 +244,8 @@ class Indexer:
         pending_chunks = 0
 
         bar = _progress(files, progress)
-        self._tasks = {}  # doc id -> tasks extracted by the loader, stored with their documents
-        self._tasks_written = 0
+        extracted: dict[str, list] = {}  # doc id -> tasks the loader extracted, stored with the document
+        tasks_written = 0
         for _path, item, chunks, tasks in self._loaded(files, fingerprint):
             if item is None:  # the end of a file
                 bar.set_postfix(chunks=report.chunks + pending_chunks, refresh=False)
@@ -276,7 +276,7 @@ class Indexer:
             if chunks is None:  # the loader saw it stored; it is not any more
                 chunks = self.chunker.split(item.doc_id, item.text)
             if tasks is not None:
-                self._tasks[item.doc_id] = tasks
+                extracted[item.doc_id] = tasks
             written[item.doc_id] = [item.source]
             pending.append((item, chunks, written[item.doc_id]))
             pending_chunks += len(chunks)
@@ -285,14 +285,14 @@ class Indexer:
             else:
                 report.updated += 1
             if pending_chunks >= self.batch_chunks:
-                self._write(pending)
+                tasks_written += self._write(pending, extracted)
                 report.chunks += pending_chunks
                 pending, pending_chunks = [], 0
                 elapsed = time.perf_counter() - started
                 bar.set_postfix(chunks=report.chunks, chunks_s=f"{report.chunks / max(elapsed, 1e-9):.1f}",
                                 refresh=False)
         if pending:
-            self._write(pending)
+            tasks_written += self._write(pending, extracted)
             report.chunks += pending_chunks
         bar.close()
 
@@ -306,7 +306,7 @@ class Indexer:
         dropped = self.docstore.drop_unreferenced()
         self.vectors.delete_docs(dropped)
         report.removed = len(set(dropped) - replaced)
-        report.tasks = self._tasks_written + self.refresh_tasks()
+        report.tasks = tasks_written + self.refresh_tasks()
         self.refresh_lexical()
         self.docstore.finish_run(run_id)
         report.seconds = time.perf_counter() - started
