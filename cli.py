@@ -45,12 +45,15 @@ def _display(source: str) -> str:
 
 
 def _cmd_prepare(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.build import apply_offline_environment, make_embedder
+    from assistant.build import apply_offline_environment, make_cross_reader, make_embedder
 
     apply_offline_environment(settings)
     embedder = make_embedder(settings)
     print(f"embedding model ready: {embedder.name} ({embedder.dimension} dimensions, max {embedder.max_tokens} "
           f"tokens, {embedder.backend} backend), cached under {settings.models_dir}")
+    cross = make_cross_reader(settings)
+    if cross is not None:
+        print(f"cross reader ready ({cross.backend} backend)")
     return EXIT_OK
 
 
@@ -231,11 +234,14 @@ def _systems(target, baseline: bool) -> dict:
     systems = {"chidao": target.ask}
     if baseline:
         from assistant.baseline import BaselineRetriever, ReadingStore, TrivialReader
+        from assistant.build import make_cross_reader
         from assistant.extractive import ExtractiveAnswerer
 
         systems["trivial reader"] = TrivialReader(target.retriever, target.docstore).answer
         retriever = BaselineRetriever(target.docstore, target.embedder)
-        systems["langchain"] = ExtractiveAnswerer(retriever, ReadingStore(target.docstore, retriever)).answer
+        # the same reader as chidao's (cross reader included): the difference is retrieval and chunking
+        systems["langchain"] = ExtractiveAnswerer(retriever, ReadingStore(target.docstore, retriever),
+                                                  cross=make_cross_reader(target.settings)).answer
     return systems
 
 

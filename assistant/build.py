@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+from pathlib import Path
 
 from assistant.settings import Settings
 from index.chunk import Chunker
@@ -72,7 +73,7 @@ class Assistant:
         """The configured answering backend (``CHIDAO_ANSWER_BACKEND``)."""
         from assistant.extractive import ExtractiveAnswerer
 
-        extractive = ExtractiveAnswerer(self.retriever, self.docstore)
+        extractive = ExtractiveAnswerer(self.retriever, self.docstore, cross=make_cross_reader(self.settings))
         if self.settings.answer_backend == "extractive":
             return extractive
         if self.settings.answer_backend == "llm":
@@ -106,6 +107,33 @@ def make_embedder(settings: Settings) -> SentenceEmbedder:
         batch_size=settings.embedding_batch_size, quantize=settings.embedding_quantize,
         backend=settings.embedding_backend,
     )
+
+
+def make_cross_reader(settings: Settings):
+    """The cross reader over the settings' embedding model, or None when it is switched off
+    (``CHIDAO_CROSS_READER=false``), not shipped, or not trained for this embedding model. Loaded once per
+    process (the merged model and its ONNX export are kept under the models folder)."""
+    from assistant.cross import shipped
+    from assistant.reader import default_reader
+    from index.embed import resolve_model_path
+
+    if not settings.cross_reader or default_reader().cross is None or not shipped():
+        return None
+    from assistant.settings import DEFAULT_EMBEDDING_MODEL
+
+    if settings.embedding_model != DEFAULT_EMBEDDING_MODEL:
+        log.warning("the cross reader was trained on %s; not used with %s", DEFAULT_EMBEDDING_MODEL,
+                    settings.embedding_model)
+        return None
+    return _cross_reader(resolve_model_path(settings.embedding_model, settings.models_dir), str(settings.models_dir),
+                         settings.embedding_backend)
+
+
+@lru_cache(maxsize=2)
+def _cross_reader(base_folder: str, models_dir: str, backend: str):
+    from assistant.cross import CrossReader
+
+    return CrossReader(base_folder, Path(models_dir), backend=backend)
 
 
 def build(settings: Settings | None = None, embedder: SentenceEmbedder | None = None) -> Assistant:

@@ -22,7 +22,7 @@ from assistant.reader import Reader, decide, default_reader
 from assistant.retrieve import Hit
 from assistant.units import Featurizer, QuestionView, Unit, candidates
 from index.docstore import DocStore
-from index.lang.vietnamese import fold, words
+from index.lang.vietnamese import fold, has_marks, words
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,12 @@ class ExtractiveAnswerer:
     streams = False  # the whole answer is ready at once
     backend = "extractive"
 
-    def __init__(self, retriever, docstore: DocStore, reader: Reader | None = None, k: int = 8):
+    def __init__(self, retriever, docstore: DocStore, reader: Reader | None = None, k: int = 8, cross=None):
         self.retriever = retriever
         self.docstore = docstore
         self.reader = reader or default_reader()
         self.k = k
+        self.cross = cross  # an assistant.cross.CrossReader, or None
 
     def featurizer(self) -> Featurizer:
         lexical = getattr(self.retriever, "lexical", None)
@@ -75,7 +76,8 @@ class ExtractiveAnswerer:
             view = question_view(featurizer, q, part.query)
             view.kinds = part.kinds
             rows = featurizer.rows(view, units, vector)
-            decision = decide(self.reader, rows, featurizer.names, [u.end - u.start for u in units], BUDGET)
+            decision = decide(self.reader, rows, featurizer.names, [u.end - u.start for u in units], BUDGET,
+                              self._cross_scores(part.query, units))
             for unit, score in zip(units, decision.scores):
                 unit.score = float(score)
             chosen = [units[i] for i in decision.chosen]
@@ -84,6 +86,15 @@ class ExtractiveAnswerer:
             chosen = [self._trim(u, view) for u in chosen]
             readings.append(Reading(part.text, part.kinds, named, q.required_agencies, chosen, decision.confidence))
         return readings, units
+
+    def _cross_scores(self, text: str, units: list[Unit]):
+        """The cross reader's scores (relative to its "no answer" score) of units by index, or None. A
+        question typed without tone marks is left to the ranker: the cross reader learned from marked
+        questions, and "co so du lieu" shares no token with "cơ sở dữ liệu" in its vocabulary."""
+        cross = self.cross
+        if cross is None or not has_marks(text):
+            return None
+        return lambda indices: cross.logits(text, [units[i].text for i in indices]) - cross.null
 
     def ranked(self, q: Question, hits: list[Hit]) -> list[Unit]:
         """Every unit of ``hits``, best first by the reader's score (the LLM backend's passages)."""
@@ -160,8 +171,9 @@ class ExtractiveAnswerer:
         """A list question the task table could not answer: every unit the reader accepts, best first,
         one of each statement."""
         accepted: list[Unit] = []
+        stage = self.reader.cross if self.cross is not None and self.reader.cross is not None else self.reader
         for unit in sorted(units, key=lambda u: -u.score):
-            if unit.score < self.reader.threshold or len(accepted) == 12:
+            if unit.score < stage.threshold or len(accepted) == 12:
                 break
             if not any(u.doc_id == unit.doc_id and _same_statement(u, unit, 0.7) for u in accepted):
                 accepted.append(unit)

@@ -33,6 +33,8 @@ CONFIDENCE_FEATURES = (
     "dense_chunk", "cov_chunk", "cov_title", "miss_idf", "miss_idf_context", "miss_share", "measure",
     "asks_who", "asks_when", "asks_quantity", "asks_where", "asks_why", "asks_how", "asks_what", "asks_yesno",
 )
+#: What the cross reader adds for the calibrator (see :func:`cross_combined`).
+CROSS_FEATURES = ("cross", "cross_gap")
 _TYPE_MATCHES = ("who_x_capitals", "who_x_agencies", "when_x_dates", "when_x_years", "when_x_times",
                  "quantity_x_numbers", "where_x_capitals", "why_x_cue", "how_x_cue", "yesno_x_cue")
 
@@ -57,6 +59,24 @@ class Linear:
 
 
 @dataclass
+class CrossStage:
+    """How the cross reader's scores join the ranker's: ``weight`` times the cross score (relative to its
+    "no answer" score) is added to the ranker's logit of each of the ``top`` units it reads; the answer's
+    confidence then comes from this stage's own calibrator, threshold and second-unit ratio."""
+
+    weight: float
+    threshold: float
+    second_ratio: float
+    calibrator: Linear
+    top: int = 8
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CrossStage:
+        return cls(float(data["weight"]), float(data["threshold"]), float(data["second_ratio"]),
+                   Linear.from_dict(data["calibrator"]), int(data.get("top", 8)))
+
+
+@dataclass
 class Reader:
     """A loaded reader: ranker, calibrator, refusal threshold."""
 
@@ -67,14 +87,16 @@ class Reader:
     meta: dict
     second_ratio: float = 1.0  # a second unit is quoted when its ranker score is at least this share of the best
     calibrator: Linear | None = None
+    cross: CrossStage | None = None  # used when a cross reader is at hand (assistant.cross)
     _packed: tuple | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> Reader:
         data = json.loads(path.read_text(encoding="utf-8"))
         calibrator = Linear.from_dict(data["calibrator"]) if data.get("calibrator") else None
+        cross = CrossStage.from_dict(data["cross"]) if data.get("cross") else None
         return cls(data["features"], data["kind"], data["params"], float(data["threshold"]), data.get("meta", {}),
-                   float(data.get("second_ratio", 1.0)), calibrator)
+                   float(data.get("second_ratio", 1.0)), calibrator, cross)
 
     def columns(self, names: tuple[str, ...]) -> np.ndarray:
         """Where this model's features are in rows built with ``names`` (a missing one is an error)."""
@@ -103,13 +125,14 @@ class Reader:
         return 1.0 / (1.0 + np.exp(-self.logits(rows, names)))
 
     def confidence(self, row: np.ndarray, names: tuple[str, ...], logits: np.ndarray, ok: np.ndarray,
-                   best: int) -> float:
-        """How likely the answer from unit ``best`` is right (the calibrator's; without one, the ranker's
-        probability of that unit)."""
-        if self.calibrator is None:
+                   best: int, calibrator: Linear | None = None, extra: dict | None = None) -> float:
+        """How likely the answer from unit ``best`` is right (``calibrator``'s, by default the reader's;
+        without one, the ranker's probability of that unit). ``extra``: the cross reader's features."""
+        calibrator = calibrator or self.calibrator
+        if calibrator is None:
             return float(1.0 / (1.0 + np.exp(-logits[best])))
-        x = confidence_features(row, names, logits, ok, best)
-        z = self.calibrator.logits(np.asarray([x[f] for f in self.calibrator.features])[None, :])[0]
+        x = confidence_features(row, names, logits, ok, best) | (extra or {})
+        z = calibrator.logits(np.asarray([x[f] for f in calibrator.features])[None, :])[0]
         return float(1.0 / (1.0 + np.exp(-z)))
 
 
@@ -125,6 +148,26 @@ def confidence_features(row: np.ndarray, names: tuple[str, ...], logits: np.ndar
         if name not in out:
             out[name] = float(row[f[name]])
     return out
+
+
+def cross_combined(logits: np.ndarray, ok: np.ndarray, cross, weight: float, top: int = 8
+                   ) -> tuple[np.ndarray, dict[str, float]]:
+    """The ranker's logits with the cross reader's judgement added.
+
+    ``cross(indices)`` gives the cross reader's scores (relative to its "no answer" score) of the units at
+    ``indices``: the ``top`` allowed units by the ranker, best first. Each of them gets ``weight`` times its
+    score; every other unit gets ``weight`` times the lowest of those scores, so the units read stay ahead
+    of those not read. Returns the combined logits and the calibrator's cross features of the new best
+    unit (its score, and its lead over the next best read unit)."""
+    order = [int(i) for i in np.argsort(-np.where(ok, logits, -np.inf), kind="stable") if ok[int(i)]][:top]
+    if not order:
+        return logits, {"cross": 0.0, "cross_gap": 0.0}
+    c = np.asarray(cross(order), dtype=np.float64)
+    combined = logits.astype(np.float64) + weight * float(c.min())
+    combined[order] = logits[order] + weight * c
+    best = order.index(int(np.argsort(-np.where(ok, combined, -np.inf), kind="stable")[0]))  # as decide() picks
+    others = np.delete(c, best)
+    return combined, {"cross": float(c[best]), "cross_gap": float(c[best] - others.max()) if len(others) else 5.0}
 
 
 def trees_from_sklearn(model) -> dict:
@@ -205,25 +248,33 @@ class Decision:
 
 
 def decide(reader: Reader, rows: np.ndarray, names: tuple[str, ...], lengths: list[int],
-           budget: int = 400) -> Decision:
+           budget: int = 400, cross=None) -> Decision:
     """Score, guard, then answer with the best unit (and a close second that fits in ``budget``
-    characters), or refuse when the answer's confidence is below the reader's threshold."""
+    characters), or refuse when the answer's confidence is below the reader's threshold.
+
+    ``cross``: the cross reader's scores of units by index (see :func:`cross_combined`); used when the
+    reader has a cross stage, which then brings its own calibrator, threshold and second-unit ratio."""
     if not len(rows):
         return Decision([], 0.0, np.zeros(0))
     logits = reader.logits(rows, names)
     ok = allowed(rows, names)
-    scores = (1.0 / (1.0 + np.exp(-logits))) * ok
     if not ok.any():
-        return Decision([], 0.0, scores)
+        return Decision([], 0.0, (1.0 / (1.0 + np.exp(-logits))) * ok)
+    calibrator, threshold, ratio, extra = reader.calibrator, reader.threshold, reader.second_ratio, None
+    if cross is not None and reader.cross is not None:
+        stage = reader.cross
+        logits, extra = cross_combined(logits, ok, cross, stage.weight, stage.top)
+        calibrator, threshold, ratio = stage.calibrator, stage.threshold, stage.second_ratio
+    scores = (1.0 / (1.0 + np.exp(-logits))) * ok
     order = [int(i) for i in np.argsort(-np.where(ok, logits, -np.inf), kind="stable")]
     best = order[0]
-    confidence = reader.confidence(rows[best], names, logits, ok, best)
-    if confidence < reader.threshold:
+    confidence = reader.confidence(rows[best], names, logits, ok, best, calibrator, extra)
+    if confidence < threshold:
         return Decision([], confidence, scores)
     chosen = [best]
     if len(order) > 1 and ok[order[1]]:
         second = order[1]
-        if scores[second] >= reader.second_ratio * scores[best] and lengths[best] + lengths[second] <= budget:
+        if scores[second] >= ratio * scores[best] and lengths[best] + lengths[second] <= budget:
             chosen.append(second)
     return Decision(chosen, confidence, scores)
 

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         description="int8: dynamic int8 weights on the onnx backend, faster to index; vectors differ "
         "slightly (own collection, documents re-embedded). See the README's figures.",
     )
+    cross_reader: bool = Field(
+        default=False,
+        description="Re-read the 8 best candidate sentences of each question with the trained cross reader "
+        "(assistant/data/cross/, prepared at `chidao prepare`): more right answers on the QA sets, but more "
+        "near-miss questions answered on the directive set, and about 180 ms more per question on 2 CPU "
+        "cores. Off by default; see the README's figures.",
+    )
     hub_offline: bool = Field(
         default=True,
         description="Keep Hugging Face libraries offline (HF_HUB_OFFLINE=1). Set false only to let "

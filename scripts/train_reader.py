@@ -1,6 +1,6 @@
 """Train chidao's reader: the scorer that picks the answering sentence, and the refusal threshold.
 
-    python scripts/train_reader.py                 # everything, about 40 minutes on 2 cores
+    python scripts/train_reader.py                 # everything, about 50 minutes on 2 cores
     python scripts/train_reader.py --fit-only      # refit from the feature files already built
 
 What it does, reproducibly (fixed seeds, fixed split):
@@ -18,12 +18,20 @@ What it does, reproducibly (fixed seeds, fixed split):
    best answer accuracy on the selection data; choose there the refusal threshold (the highest one at
    which at least 95% of refusals are of unanswerable questions; when none is that precise, the one with
    the best mean accuracy) and when a second unit is quoted.
-5. **Write** ``assistant/data/reader.json``: features, model, threshold, and what it was trained on.
+5. **The cross reader** (``--cross train``, :mod:`scripts.train_cross`): a LoRA adapter and a pair head on
+   the embedding model, trained on the training questions' units (the ranker's top 8: the answering one
+   against the others, an unanswerable question against a learned "no answer" score), written to
+   ``assistant/data/cross/``. The selection sets are read with it; the weight of its score is chosen there
+   (top-1), and a calibrator with its features is fitted there, the threshold and second-unit ratio chosen
+   on out-of-fold confidences. ``--cross reuse`` keeps the adapter in place, ``--cross none`` leaves it out.
+6. **Write** ``assistant/data/reader.json``: features, model, threshold, the cross stage, and what it was
+   trained on.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -67,7 +75,7 @@ def feature_rows(assistant, cases, k: int = 8, vectors=None) -> dict:
 
     lexical = assistant.retriever.lexical
     featurizer = Featurizer(lexical.df, lexical.size)
-    rows, labels, correct, groups, answerable, kinds, stored = [], [], [], [], [], [], []
+    rows, labels, correct, groups, answerable, kinds, stored, texts = [], [], [], [], [], [], [], []
     started = time.perf_counter()
     for qi, case in enumerate(cases):
         q = analyse(case.q)
@@ -80,6 +88,7 @@ def feature_rows(assistant, cases, k: int = 8, vectors=None) -> dict:
             holds = any(a in nfc(unit.text).lower() for a in answers)
             in_gold = unit.hit.document.source.endswith("#" + case.sources[0])
             rows.append(row)
+            texts.append(unit.text)
             stored.append(unit.vector if unit.vector is not None else np.zeros(assistant.embedder.dimension))
             correct.append(int(holds))
             labels.append(1 if holds and in_gold else (-1 if holds else 0))
@@ -92,7 +101,21 @@ def feature_rows(assistant, cases, k: int = 8, vectors=None) -> dict:
             "y": np.asarray(labels, dtype=np.int8), "correct": np.asarray(correct, dtype=np.int8),
             "group": np.asarray(groups, dtype=np.int32), "answerable": np.asarray(answerable, dtype=np.int8),
             "kinds": np.asarray(kinds), "questions": np.asarray([c.q for c in cases]),
-            "V": np.asarray(stored, dtype=np.float16).reshape(len(rows), -1)}
+            "V": np.asarray(stored, dtype=np.float16).reshape(len(rows), -1), **pack_texts(texts)}
+
+
+def pack_texts(texts: list[str]) -> dict:
+    """Unit texts as one UTF-8 byte array and the row offsets into it (no pickled objects in the files)."""
+    encoded = [t.encode("utf-8") for t in texts]
+    ends = np.cumsum([len(b) for b in encoded], dtype=np.int64)
+    return {"text_bytes": np.frombuffer(b"".join(encoded), dtype=np.uint8), "text_ends": ends}
+
+
+def unpack_texts(data: dict) -> list[str]:
+    """The unit texts of a feature file written with :func:`pack_texts`."""
+    blob, ends = data["text_bytes"].tobytes(), data["text_ends"]
+    starts = np.r_[0, ends[:-1]]
+    return [blob[a:b].decode("utf-8") for a, b in zip(starts, ends)]
 
 
 def build_set(name: str, squad: SquadSet, cases, work: Path, extra: list[Path], embedder) -> Path:
@@ -172,10 +195,13 @@ def spans(data: dict) -> list[tuple[int, int, int]]:
     return [(int(g[a]), int(a), int(b)) for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(g)])]
 
 
-def per_question(reader, data: dict, logits: np.ndarray | None = None) -> list[dict]:
-    """What the product does with each question: the best allowed unit (by the ranker), its confidence
-    features, whether it (or a second unit at each ratio) holds the answer."""
-    from assistant.reader import allowed, confidence_features
+def per_question(reader, data: dict, logits: np.ndarray | None = None, cross: np.ndarray | None = None,
+                 weight: float = 0.0) -> list[dict]:
+    """What the product does with each question: the best allowed unit (by the ranker, and with ``cross``,
+    the cross reader's scores of each unit relative to its null, by the combination the product uses),
+    its confidence features, whether it (or a second unit at each ratio) holds the answer."""
+    from assistant.cross import TOP
+    from assistant.reader import allowed, confidence_features, cross_combined
     from assistant.units import FEATURES
 
     X = data["X"]
@@ -186,12 +212,15 @@ def per_question(reader, data: dict, logits: np.ndarray | None = None) -> list[d
         seen.add(qi)
         item = {"answerable": bool(data["answerable"][qi]), "correct": False, "features": None, "second": []}
         if ok[a:b].any():
-            masked = np.where(ok[a:b], logits[a:b], -np.inf)
+            local, extra = logits[a:b], {}
+            if cross is not None:
+                local, extra = cross_combined(local, ok[a:b], lambda idx, a=a: cross[a + np.asarray(idx)], weight, TOP)
+            masked = np.where(ok[a:b], local, -np.inf)
             order = np.argsort(-masked, kind="stable")
             best = int(order[0])
             item["correct"] = bool(data["correct"][a + best])
-            item["features"] = confidence_features(X[a + best], FEATURES, logits[a:b], ok[a:b], best)
-            probability = 1.0 / (1.0 + np.exp(-logits[a:b]))
+            item["features"] = confidence_features(X[a + best], FEATURES, local, ok[a:b], best) | extra
+            probability = 1.0 / (1.0 + np.exp(-local))
             if len(order) > 1 and np.isfinite(masked[order[1]]):
                 item["second"] = [float(probability[order[1]] / probability[best]),
                                   bool(data["correct"][a + int(order[1])])]
@@ -309,20 +338,21 @@ def out_of_fold(data: dict, kind: str) -> np.ndarray:
     return logits
 
 
-def fit_calibrator(items: list[dict]):
+def fit_calibrator(items: list[dict], features: tuple[str, ...] | None = None):
     """P(the answer is right) from the confidence features: a logistic regression."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     from assistant.reader import CONFIDENCE_FEATURES, Linear, linear_from_sklearn
 
+    features = features or CONFIDENCE_FEATURES
     usable = [i for i in items if i["features"] is not None]
-    X = np.asarray([[i["features"][f] for f in CONFIDENCE_FEATURES] for i in usable])
+    X = np.asarray([[i["features"][f] for f in features] for i in usable])
     y = np.asarray([int(i["answerable"] and i["correct"]) for i in usable])
     scaler = StandardScaler().fit(X)
     scaler.scale_[scaler.scale_ == 0] = 1.0
     model = LogisticRegression(C=1.0, max_iter=3000).fit(scaler.transform(X), y)
-    return Linear.from_dict(linear_from_sklearn(model, scaler, list(CONFIDENCE_FEATURES)))
+    return Linear.from_dict(linear_from_sklearn(model, scaler, list(features)))
 
 
 def confidences(calibrator, items: list[dict]) -> list[float]:
@@ -346,6 +376,91 @@ def choose_threshold(pairs: list[tuple[float, bool]], precision: float = 0.95, l
         if len(refused) >= least and sum(not a for a in refused) / len(refused) >= precision:
             best = float(threshold)
     return best
+
+
+def choose_refusal(scored: dict[str, tuple[list[dict], list[float]]], answerable_sets: list[str]
+                   ) -> tuple[float, float, dict]:
+    """The refusal threshold and the second-unit ratio from the selection questions' confidences:
+    the highest threshold at which 95% of refusals are of unanswerable questions, or, when none is that
+    precise, the one with the best mean accuracy over the sets (each weighing the same); then the highest
+    second-unit ratio within a point of the best. Returns (threshold, ratio, what to note)."""
+    pooled = [(c, i["answerable"]) for its, cs in scored.values() for i, c in zip(its, cs)]
+    threshold, precise = choose_threshold(pooled), True
+    if threshold <= 0.0:
+        # No threshold refuses unanswerable questions at that precision (the confidence hardly tells them
+        # apart): take the one that does best on the selection sets, each set weighing the same.
+        precise = False
+        grid = np.round(np.arange(0.0, 0.61, 0.025), 3)
+        means = [float(np.mean([accuracy(its, cs, t) for its, cs in scored.values()])) for t in grid]
+        threshold = float(grid[int(np.argmax(means))])
+    refused = [a for c, a in pooled if c < threshold]
+    precision = (sum(not a for a in refused) / len(refused)) if refused else 1.0
+    unanswerable = [c for c, a in pooled if not a]
+    log(f"threshold {threshold:.3f} ({'95% refusal precision' if precise else 'best mean selection accuracy'}): "
+        f"refuses {np.mean([c < threshold for c in unanswerable]):.0%} of the {len(unanswerable)} unanswerable "
+        f"selection questions, refusal precision {precision:.0%}; "
+        + ", ".join(f"{n} {accuracy(its, cs, threshold):.3f}" for n, (its, cs) in scored.items()))
+    ratios = {}
+    for ratio in (0.2, 0.35, 0.5, 0.65, 0.8, 1.01):
+        ratios[ratio] = {n: round(accuracy(its, cs, threshold, ratio), 4) for n, (its, cs) in scored.items()}
+        log(f"second unit at {ratio:.2f} of the best: {ratios[ratio]}")
+    means = {r: float(np.mean([v[n] for n in answerable_sets])) for r, v in ratios.items()}
+    # a second quote only where it pays: the highest ratio within a point of the best accuracy
+    second_ratio = max(r for r, m in means.items() if m >= max(means.values()) - 0.01)
+    return threshold, second_ratio, {
+        "second_unit": {str(k): v for k, v in ratios.items()},
+        "threshold_rule": "95% refusal precision" if precise else "best mean selection accuracy",
+        "refusal_precision": round(precision, 4)}
+
+
+def _calibrator_dict(calibrator) -> dict:
+    return {"features": calibrator.features, "mean": calibrator.mean.tolist(), "scale": calibrator.scale.tolist(),
+            "coef": calibrator.coef.tolist(), "intercept": calibrator.intercept}
+
+
+def fit_cross_stage(reader, select: dict[str, dict], cross: dict[str, np.ndarray],
+                    weights=(0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)) -> dict:
+    """How the cross reader joins ``reader``: the weight of its score (best mean top-1 over the answerable
+    selection sets, no refusal), then a calibrator with its features, fitted on the selection questions
+    (the cross reader has seen the training questions, so their scores would flatter it). The threshold
+    and second-unit ratio are chosen on out-of-fold confidences (2 folds by question), the calibrator
+    kept is fitted on all of them. ``cross``: per set, every unit's cross score relative to the null
+    (NaN where not read)."""
+    from assistant.cross import TOP
+    from assistant.reader import CONFIDENCE_FEATURES, CROSS_FEATURES
+
+    answerable_sets = [n for n in select if "unanswerable" not in n]
+    top1 = {}
+    for w in weights:
+        top1[w] = {n: round(accuracy(per_question(reader, select[n], cross=cross[n], weight=w),
+                                     [1.0] * len(select[n]["answerable"]), 0.0), 4) for n in answerable_sets}
+        log(f"cross weight {w}: top-1 with guards {top1[w]}, mean {np.mean(list(top1[w].values())):.3f}")
+    weight = max(weights, key=lambda w: (np.mean(list(top1[w].values())), -w))
+    items = {n: per_question(reader, d, cross=cross[n], weight=weight) for n, d in select.items()}
+    folds = {n: fold_of(d) for n, d in select.items()}
+    features = CONFIDENCE_FEATURES + CROSS_FEATURES
+    oof = {n: [0.0] * len(its) for n, its in items.items()}
+    for k in (0, 1):
+        fitted = fit_calibrator([i for n, its in items.items() for i, f in zip(its, _item_folds(select[n], folds[n]))
+                                 if f != k], features)
+        for n, its in items.items():
+            for j, (item, f) in enumerate(zip(its, _item_folds(select[n], folds[n]))):
+                if f == k:
+                    oof[n][j] = confidences(fitted, [item])[0]
+    threshold, second_ratio, refusal = choose_refusal({n: (items[n], oof[n]) for n in items}, answerable_sets)
+    calibrator = fit_calibrator([i for its in items.values() for i in its], features)
+    log(f"cross stage: weight {weight}, threshold {threshold:.3f}, second unit at {second_ratio:.2f} of the best")
+    return {"weight": weight, "top": TOP, "threshold": round(threshold, 6), "second_ratio": second_ratio,
+            "calibrator": _calibrator_dict(calibrator),
+            "meta": {"selection_top1": {str(w): v for w, v in top1.items()}, **refusal,
+                     "calibrated_on": "selection questions, out-of-fold for the threshold"}}
+
+
+def _item_folds(data: dict, fold: np.ndarray) -> list[int]:
+    """The fold of each item :func:`per_question` returns (questions with candidates first, then the rest)."""
+    with_units = [qi for qi, _, _ in spans(data)]
+    rest = sorted(set(range(len(data["answerable"]))) - set(with_units))
+    return [int(fold[qi]) for qi in with_units + rest]
 
 
 def fit_and_select(train: dict[str, dict], select: dict[str, dict], kinds=("linear", "trees")) -> dict:
@@ -377,44 +492,17 @@ def fit_and_select(train: dict[str, dict], select: dict[str, dict], kinds=("line
             items += per_question(reader, train[name])
     calibrator = fit_calibrator(items)
     reader.calibrator = calibrator
-    pooled = []
     scored = {}
     for name, data in select.items():
         its = per_question(reader, data)
         scored[name] = (its, confidences(calibrator, its))
-        pooled += [(c, i["answerable"]) for i, c in zip(*scored[name])]
-    threshold, precise = choose_threshold(pooled), True
-    if threshold <= 0.0:
-        # No threshold refuses unanswerable questions at that precision (the confidence hardly tells them
-        # apart): take the one that does best on the selection sets, each set weighing the same.
-        precise = False
-        grid = np.round(np.arange(0.0, 0.61, 0.025), 3)
-        means = [float(np.mean([accuracy(its, cs, t) for its, cs in scored.values()])) for t in grid]
-        threshold = float(grid[int(np.argmax(means))])
-    refused = [a for c, a in pooled if c < threshold]
-    precision = (sum(not a for a in refused) / len(refused)) if refused else 1.0
-    unanswerable = [c for c, a in pooled if not a]
-    log(f"threshold {threshold:.3f} ({'95% refusal precision' if precise else 'best mean selection accuracy'}): "
-        f"refuses {np.mean([c < threshold for c in unanswerable]):.0%} of the {len(unanswerable)} unanswerable "
-        f"selection questions, refusal precision {precision:.0%}; "
-        + ", ".join(f"{n} {accuracy(its, cs, threshold):.3f}" for n, (its, cs) in scored.items()))
-    ratios = {}
-    for ratio in (0.2, 0.35, 0.5, 0.65, 0.8, 1.01):
-        ratios[ratio] = {n: round(accuracy(its, cs, threshold, ratio), 4) for n, (its, cs) in scored.items()}
-        log(f"second unit at {ratio:.2f} of the best: {ratios[ratio]}")
-    means = {r: float(np.mean([v[n] for n in select_answerable])) for r, v in ratios.items()}
-    # a second quote only where it pays: the highest ratio within a point of the best accuracy
-    second_ratio = max(r for r, m in means.items() if m >= max(means.values()) - 0.01)
+    threshold, second_ratio, refusal = choose_refusal(scored, select_answerable)
     log(f"chose the {best_kind} ranker, threshold {threshold:.3f}, second unit at {second_ratio:.2f} of the best")
     return {"features": list(FEATURES), "kind": reader.kind, "objective": best_kind, "params": reader.params,
             "threshold": round(threshold, 6),
             "second_ratio": second_ratio,
-            "calibrator": {"features": calibrator.features, "mean": calibrator.mean.tolist(),
-                           "scale": calibrator.scale.tolist(), "coef": calibrator.coef.tolist(),
-                           "intercept": calibrator.intercept},
-            "meta": {"selection_top1": report, "second_unit": {str(k): v for k, v in ratios.items()},
-                     "threshold_rule": "95% refusal precision" if precise else "best mean selection accuracy",
-                     "refusal_precision": round(precision, 4),
+            "calibrator": _calibrator_dict(calibrator),
+            "meta": {"selection_top1": report, **refusal,
                      "ranker_units": int(len(ranker_data["y"])), "note": "written by scripts/train_reader.py"}}
 
 
@@ -429,6 +517,54 @@ def join(parts: list[dict]) -> dict:
     return joined
 
 
+def cross_stage(model: dict, files: dict[str, list[Path]], args: argparse.Namespace) -> dict:
+    """Train (or reuse) the cross reader on the training sets' questions, read the selection sets with it,
+    and fit how it joins the ranker (see :func:`fit_cross_stage`)."""
+    import train_cross
+
+    from assistant.build import apply_offline_environment
+    from assistant.cross import CrossReader
+    from assistant.reader import Reader, allowed
+    from assistant.settings import Settings
+    from assistant.units import FEATURES
+    from index.embed import resolve_model_path
+
+    settings = Settings()
+    apply_offline_environment(settings)
+    base = Path(resolve_model_path(settings.embedding_model, settings.models_dir))
+    reader = Reader(model["features"], model["kind"], model["params"], 0.0, {})
+
+    def view(path: Path) -> tuple[dict, list[str], np.ndarray, np.ndarray]:
+        data = dict(np.load(path))
+        return data, unpack_texts(data), reader.logits(data["X"], FEATURES), allowed(data["X"], FEATURES)
+
+    if args.cross == "train":
+        groups = []
+        for path in files["train"]:
+            made = train_cross.groups_from(*view(path))
+            log(f"cross reader: {len(made)} training questions from {path.stem}")
+            groups += made
+        random.Random(SPLIT_SEED).shuffle(groups)
+        groups = groups[: args.cross_groups] if args.cross_groups else groups
+        meta = train_cross.train(groups, base, args.cross_out, log=log)
+        log(f"cross reader trained: {meta}")
+    cross = CrossReader(base, settings.models_dir, adapter=args.cross_out, backend=settings.embedding_backend)
+    select, scores = {}, {}
+    for path in files["select"]:
+        data, texts, logits, ok = view(path)
+        select[path.stem] = data
+        # kept beside the feature file, named by the adapter and the ranker, so a refit reads them again
+        key = hashlib.sha256(cross.key.encode() + logits.tobytes()).hexdigest()[:12]
+        cached = path.with_name(f"{path.stem}.cross-{key}.npy")
+        if cached.exists():
+            scores[path.stem] = np.load(cached)
+        else:
+            scores[path.stem] = train_cross.score_set(cross, data, texts, logits, ok, log=log) - cross.null
+            np.save(cached, scores[path.stem])
+        log(f"cross reader: read {path.stem}")
+    return fit_cross_stage(reader, select, scores)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=ROOT / ".chidao" / "reader")
@@ -436,6 +572,13 @@ def main() -> None:
     parser.add_argument("--paragraphs", type=int, default=1200, help="ViQuAD train paragraphs to train on")
     parser.add_argument("--sample", type=int, help="questions per selection set (default: the whole tuning part)")
     parser.add_argument("--fit-only", action="store_true", help="use the feature files already in --work")
+    parser.add_argument("--cross", choices=["train", "reuse", "none"], default="train",
+                        help="the cross reader: train its adapter (about 35 minutes), reuse the one in --cross-out, "
+                        "or leave it out")
+    parser.add_argument("--cross-out", type=Path, default=ROOT / "assistant" / "data" / "cross")
+    parser.add_argument("--cross-groups", type=int, default=4000,
+                        help="training questions for the cross reader, a seeded sample (0: all of them, about "
+                        "5,500, 9 minutes more)")
     parser.add_argument("--rankers", nargs="+", default=["linear", "listwise", "trees"],
                         choices=["linear", "listwise", "trees"],
                         help="ranker kinds to fit and compare")
@@ -449,6 +592,8 @@ def main() -> None:
         files = build_all(args.work, args.paragraphs, args.sample)
     model = fit_and_select({p.stem: load([p]) for p in files["train"]}, {p.stem: load([p]) for p in files["select"]},
                            tuple(args.rankers))
+    if args.cross != "none":
+        model["cross"] = cross_stage(model, files, args)
     model["meta"]["trained_on"] = [p.stem for p in files["train"]]
     model["meta"]["selected_on"] = [p.stem for p in files["select"]]
     model["meta"]["seconds"] = round(time.perf_counter() - started)
