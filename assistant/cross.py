@@ -64,7 +64,8 @@ def _adapter_key(adapter: Path, base_folder: Path) -> str:
             digest.update(path.name.encode() + path.read_bytes())
     for path in sorted(Path(base_folder).glob("*")):
         if path.is_file():
-            digest.update(f"{path.name}:{path.stat().st_size}".encode())
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -85,7 +86,11 @@ def merged_folder(base_folder: Path, adapter: Path, models_dir: Path) -> Path:
         merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
         merged.save_pretrained(str(tmp))
         AutoTokenizer.from_pretrained(str(base_folder), local_files_only=True).save_pretrained(str(tmp))
-        tmp.rename(target)  # a killed merge leaves no half model behind
+        try:
+            tmp.rename(target)  # a killed merge leaves no half model behind
+        except OSError:
+            if not (target / "config.json").exists():  # not another process that merged it first
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for stale in target.parent.glob("cross-reader-*"):  # an older adapter's model, and its ONNX exports

@@ -171,7 +171,9 @@ class ExtractiveAnswerer:
         """A list question the task table could not answer: every unit the reader accepts, best first,
         one of each statement."""
         accepted: list[Unit] = []
-        stage = self.reader.cross if self.cross is not None and self.reader.cross is not None else self.reader
+        # the threshold of the stage that scored the units (see _cross_scores: no cross reader without marks)
+        crossed = self.cross is not None and self.reader.cross is not None and has_marks(q.query)
+        stage = self.reader.cross if crossed else self.reader
         for unit in sorted(units, key=lambda u: -u.score):
             if unit.score < stage.threshold or len(accepted) == 12:
                 break

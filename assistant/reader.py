@@ -156,14 +156,15 @@ def cross_combined(logits: np.ndarray, ok: np.ndarray, cross, weight: float, top
 
     ``cross(indices)`` gives the cross reader's scores (relative to its "no answer" score) of the units at
     ``indices``: the ``top`` allowed units by the ranker, best first. Each of them gets ``weight`` times its
-    score; every other unit gets ``weight`` times the lowest of those scores, so the units read stay ahead
-    of those not read. Returns the combined logits and the calibrator's cross features of the new best
+    score; every other unit gets ``weight`` times the lowest of those scores when that is negative (so the
+    units read stay ahead of those not read, and no unread unit is raised by what was said of others).
+    Returns the combined logits and the calibrator's cross features of the new best
     unit (its score, and its lead over the next best read unit)."""
     order = [int(i) for i in np.argsort(-np.where(ok, logits, -np.inf), kind="stable") if ok[int(i)]][:top]
     if not order:
         return logits, {"cross": 0.0, "cross_gap": 0.0}
     c = np.asarray(cross(order), dtype=np.float64)
-    combined = logits.astype(np.float64) + weight * float(c.min())
+    combined = logits.astype(np.float64) + weight * min(0.0, float(c.min()))
     combined[order] = logits[order] + weight * c
     best = order.index(int(np.argsort(-np.where(ok, combined, -np.inf), kind="stable")[0]))  # as decide() picks
     others = np.delete(c, best)

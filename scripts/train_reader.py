@@ -572,9 +572,9 @@ def main() -> None:
     parser.add_argument("--paragraphs", type=int, default=1200, help="ViQuAD train paragraphs to train on")
     parser.add_argument("--sample", type=int, help="questions per selection set (default: the whole tuning part)")
     parser.add_argument("--fit-only", action="store_true", help="use the feature files already in --work")
-    parser.add_argument("--cross", choices=["train", "reuse", "none"], default="train",
-                        help="the cross reader: train its adapter (about 35 minutes), reuse the one in --cross-out, "
-                        "or leave it out")
+    parser.add_argument("--cross", choices=["train", "reuse", "none"],
+                        help="the cross reader: train its adapter (about 22 minutes), reuse the one in --cross-out, "
+                        "or leave it out (default: train; with --fit-only, reuse when an adapter is there)")
     parser.add_argument("--cross-out", type=Path, default=ROOT / "assistant" / "data" / "cross")
     parser.add_argument("--cross-groups", type=int, default=4000,
                         help="training questions for the cross reader, a seeded sample (0: all of them, about "
@@ -588,10 +588,17 @@ def main() -> None:
     started = time.perf_counter()
     if args.fit_only:
         files = {"train": sorted(args.work.glob("train-*.npz")), "select": sorted(args.work.glob("select-*.npz"))}
+        if args.cross != "none":
+            old = [p.name for p in files["train"] + files["select"] if "text_bytes" not in np.load(p).files]
+            if old:
+                parser.error(f"{', '.join(old)} in {args.work} hold no unit texts (written before the cross "
+                             "reader): delete them to rebuild, or pass --cross none")
     else:
         files = build_all(args.work, args.paragraphs, args.sample)
     model = fit_and_select({p.stem: load([p]) for p in files["train"]}, {p.stem: load([p]) for p in files["select"]},
                            tuple(args.rankers))
+    if args.cross is None:
+        args.cross = "reuse" if args.fit_only and (args.cross_out / "head.json").exists() else "train"
     if args.cross != "none":
         model["cross"] = cross_stage(model, files, args)
     model["meta"]["trained_on"] = [p.stem for p in files["train"]]

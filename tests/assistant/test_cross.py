@@ -63,7 +63,7 @@ def test_the_merged_model_is_made_once_and_remade_for_another_adapter(base, mode
     head = other / "head.json"
     head.write_text(head.read_text().replace('"null":', '"null": 0.0, "was":'))
     remade = merged_folder(base, other, tmp_path / "models")
-    assert remade != first and (remade / "config.json").exists()
+    assert remade.name != first.name and (remade / "config.json").exists()
 
 
 def _rows(n: int) -> np.ndarray:
@@ -96,7 +96,17 @@ def test_the_cross_scores_reorder_only_the_units_read():
     unread = [i for i in range(12) if i not in read]
     assert max(combined[unread]) <= min(combined[read])
     decision = decide(reader, rows, FEATURES, [100] * 12, cross=cross)
+    assert int(np.argmax(decision.scores)) == favourite
     assert decision.refused or decision.chosen[0] == favourite
+
+
+def test_units_not_read_are_not_raised_by_what_was_said_of_the_others():
+    logits = np.asarray([3.0, 2.0, 1.0, 0.5])
+    ok = np.ones(4, dtype=bool)
+    combined, _ = cross_combined(logits, ok, lambda idx: np.asarray([4.0, 3.0]), 2.0, top=2)
+    assert combined[2] == 1.0 and combined[3] == 0.5  # all read units above "no answer": the rest unchanged
+    combined, _ = cross_combined(logits, ok, lambda idx: np.asarray([1.0, -3.0]), 2.0, top=2)
+    assert combined[2] == 1.0 - 6.0 and combined[1] == 2.0 - 6.0
 
 
 def test_a_strong_no_answer_from_the_cross_reader_refuses():
