@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from assistant.settings import Settings
+from assistant.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from index.chunk import Chunker
 from index.docstore import DocStore
 from index.embed import SentenceEmbedder
@@ -119,8 +119,6 @@ def make_cross_reader(settings: Settings):
 
     if not settings.cross_reader or default_reader().cross is None or not shipped():
         return None
-    from assistant.settings import DEFAULT_EMBEDDING_MODEL
-
     if settings.embedding_model != DEFAULT_EMBEDDING_MODEL:
         log.warning("the cross reader was trained on %s; not used with %s", DEFAULT_EMBEDDING_MODEL,
                     settings.embedding_model)

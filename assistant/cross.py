@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from index.onnx_export import weights_key
+
 log = logging.getLogger(__name__)
 
 ADAPTER_DIR = Path(__file__).with_name("data") / "cross"
@@ -62,10 +64,7 @@ def _adapter_key(adapter: Path, base_folder: Path) -> str:
     for path in sorted(Path(adapter).glob("*")):
         if path.is_file() and path.suffix in (".json", ".safetensors"):
             digest.update(path.name.encode() + path.read_bytes())
-    for path in sorted(Path(base_folder).glob("*")):
-        if path.is_file():
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    digest.update(weights_key(base_folder).encode())
     return digest.hexdigest()[:16]
 
 
@@ -126,14 +125,9 @@ class CrossReader:
         self._session = self._model = None
         if backend == "onnx":
             try:
-                import onnxruntime as ort
+                from index.onnx_export import onnx_file, session
 
-                from index.onnx_export import onnx_file
-
-                options = ort.SessionOptions()
-                options.log_severity_level = 3
-                self._session = ort.InferenceSession(str(onnx_file(folder, Path(models_dir) / "onnx")), options,
-                                                     providers=["CPUExecutionProvider"])
+                self._session = session(onnx_file(folder, Path(models_dir) / "onnx"))
             except Exception as exc:  # noqa: BLE001 - any failure of the exporter or of onnxruntime
                 log.warning("the cross reader's ONNX export failed (%s: %s); using PyTorch", type(exc).__name__, exc)
         if self._session is None:

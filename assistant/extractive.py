@@ -88,13 +88,18 @@ class ExtractiveAnswerer:
         return readings, units
 
     def _cross_scores(self, text: str, units: list[Unit]):
-        """The cross reader's scores (relative to its "no answer" score) of units by index, or None. A
-        question typed without tone marks is left to the ranker: the cross reader learned from marked
-        questions, and "co so du lieu" shares no token with "cơ sở dữ liệu" in its vocabulary."""
+        """The cross reader's scores (relative to its "no answer" score) of units by index, or None when
+        :meth:`_crosses` says it does not read this question."""
         cross = self.cross
-        if cross is None or not has_marks(text):
+        if not self._crosses(text):
             return None
         return lambda indices: cross.logits(text, [units[i].text for i in indices]) - cross.null
+
+    def _crosses(self, text: str) -> bool:
+        """Whether the cross reader (with its stage of the reader) reads this question. A question typed
+        without tone marks is left to the ranker: the cross reader learned from marked questions, and a
+        word folded to plain letters is another token in its vocabulary."""
+        return self.cross is not None and self.reader.cross is not None and has_marks(text)
 
     def ranked(self, q: Question, hits: list[Hit]) -> list[Unit]:
         """Every unit of ``hits``, best first by the reader's score (the LLM backend's passages)."""
@@ -171,9 +176,7 @@ class ExtractiveAnswerer:
         """A list question the task table could not answer: every unit the reader accepts, best first,
         one of each statement."""
         accepted: list[Unit] = []
-        # the threshold of the stage that scored the units (see _cross_scores: no cross reader without marks)
-        crossed = self.cross is not None and self.reader.cross is not None and has_marks(q.query)
-        stage = self.reader.cross if crossed else self.reader
+        stage = self.reader.cross if self._crosses(q.query) else self.reader  # the stage that scored the units
         for unit in sorted(units, key=lambda u: -u.score):
             if unit.score < stage.threshold or len(accepted) == 12:
                 break

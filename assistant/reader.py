@@ -150,6 +150,11 @@ def confidence_features(row: np.ndarray, names: tuple[str, ...], logits: np.ndar
     return out
 
 
+def read_order(logits: np.ndarray, ok: np.ndarray, top: int) -> list[int]:
+    """The ``top`` allowed units by the ranker's logits, best first: the units the cross reader reads."""
+    return [int(i) for i in np.argsort(-np.where(ok, logits, -np.inf), kind="stable") if ok[int(i)]][:top]
+
+
 def cross_combined(logits: np.ndarray, ok: np.ndarray, cross, weight: float, top: int = 8
                    ) -> tuple[np.ndarray, dict[str, float]]:
     """The ranker's logits with the cross reader's judgement added.
@@ -160,7 +165,7 @@ def cross_combined(logits: np.ndarray, ok: np.ndarray, cross, weight: float, top
     units read stay ahead of those not read, and no unread unit is raised by what was said of others).
     Returns the combined logits and the calibrator's cross features of the new best
     unit (its score, and its lead over the next best read unit)."""
-    order = [int(i) for i in np.argsort(-np.where(ok, logits, -np.inf), kind="stable") if ok[int(i)]][:top]
+    order = read_order(logits, ok, top)
     if not order:
         return logits, {"cross": 0.0, "cross_gap": 0.0}
     c = np.asarray(cross(order), dtype=np.float64)

@@ -221,9 +221,7 @@ def _onnx_session(model, path: str, models_dir: Path, quantize: str):
 
     Only mean pooling is computed outside the graph, so models that pool otherwise stay on PyTorch.
     """
-    import onnxruntime as ort
-
-    from index.onnx_export import onnx_file
+    from index.onnx_export import onnx_file, session
 
     pooling = [m for m in model if type(m).__name__ == "Pooling"]
     config = pooling[0].get_config_dict() if len(pooling) == 1 else {}
@@ -231,10 +229,7 @@ def _onnx_session(model, path: str, models_dir: Path, quantize: str):
             or not Path(path).is_dir():
         raise ValueError("the onnx backend needs a local model folder with mean pooling (e5 and most "
                          "sentence-transformers models); set CHIDAO_EMBEDDING_BACKEND=torch for this one")
-    graph = onnx_file(Path(path), models_dir / "onnx", quantize)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
-    return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    return session(onnx_file(Path(path), models_dir / "onnx", quantize))
 
 
 def _unit_norm(vector):

@@ -81,6 +81,21 @@ def onnx_file(model_folder: Path, cache: Path, quantize: str = "none") -> Path:
     return target / name
 
 
+def session(graph: Path):
+    """An onnxruntime CPU session for an exported graph (its warnings about unused initialisers are not
+    the user's business)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+
+def weights_key(model_folder: Path) -> str:
+    """Identifies the weights of a model folder (see :func:`_weights_key`), for caches kept elsewhere."""
+    return _weights_key(Path(model_folder))
+
+
 def _export(model_folder: Path, out: Path) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer

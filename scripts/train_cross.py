@@ -17,17 +17,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+from reader_features import spans
 
 from assistant.cross import MAX_TOKENS, TOP, pair_texts
+from assistant.reader import read_order
 
 
 def groups_from(data: dict, texts: list[str], logits: np.ndarray, ok: np.ndarray, negatives: int = 3,
                 top: int = TOP) -> list[tuple[str, list[str], int]]:
     """(question, unit texts, index of the answering one or -1) for every usable question of a set."""
     out = []
-    for qi, a, b in _spans(data["group"]):
-        order = [a + int(i) for i in np.argsort(-np.where(ok[a:b], logits[a:b], -np.inf), kind="stable")
-                 if ok[a + int(i)]][:top]
+    for qi, a, b in spans(data):
+        order = [a + i for i in read_order(logits[a:b], ok[a:b], top)]
         if not order:
             continue
         question = str(data["questions"][qi])
@@ -44,11 +45,6 @@ def groups_from(data: dict, texts: list[str], logits: np.ndarray, ok: np.ndarray
         else:
             out.append((question, [texts[i] for i in order[: negatives + 1]], -1))
     return out
-
-
-def _spans(group: np.ndarray) -> list[tuple[int, int, int]]:
-    bounds = np.flatnonzero(np.diff(group)) + 1
-    return [(int(group[a]), int(a), int(b)) for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(group)])]
 
 
 def train(groups: list[tuple[str, list[str], int]], base_folder: Path, out: Path, *, rank: int = 16,
@@ -128,14 +124,13 @@ def score_set(cross, data: dict, texts: list[str], logits: np.ndarray, ok: np.nd
               log=print) -> np.ndarray:
     """The cross reader's score for the ranker's ``top`` allowed units of every question (NaN elsewhere)."""
     out = np.full(len(texts), np.nan, dtype=np.float32)
-    spans = _spans(data["group"])
+    questions = spans(data)
     started = time.perf_counter()
-    for n, (qi, a, b) in enumerate(spans):
-        order = [a + int(i) for i in np.argsort(-np.where(ok[a:b], logits[a:b], -np.inf), kind="stable")
-                 if ok[a + int(i)]][:top]
+    for n, (qi, a, b) in enumerate(questions):
+        order = [a + i for i in read_order(logits[a:b], ok[a:b], top)]
         if order:
             out[order] = cross.logits(str(data["questions"][qi]), [texts[i] for i in order])
         if (n + 1) % 500 == 0:
             each = (time.perf_counter() - started) / (n + 1) * 1000
-            log(f"  scored {n + 1}/{len(spans)} questions ({each:.0f} ms each)")
+            log(f"  scored {n + 1}/{len(questions)} questions ({each:.0f} ms each)")
     return out

@@ -5,10 +5,11 @@
 
 What it does, reproducibly (fixed seeds, fixed split):
 
-1. **Feature rows.** Each set is indexed in a home of its own under ``--work`` (kept, so a second run only
-   asks) and each question is asked through chidao's own retrieval; every candidate unit of the retrieved
-   chunks becomes a row of :data:`assistant.units.FEATURES` with a label: 1 when it holds a gold answer in
-   the gold paragraph, 0 when it holds none, left out when it holds the answer text in another paragraph.
+1. **Feature rows** (``scripts/reader_features.py``). Each set is indexed in a home of its own under
+   ``--work`` (kept, so a second run only asks) and each question is asked through chidao's own retrieval;
+   every candidate unit of the retrieved chunks becomes a row of :data:`assistant.units.FEATURES` with a
+   label: 1 when it holds a gold answer in the gold paragraph, 0 when it holds none, left out when it holds
+   the answer text in another paragraph.
 2. **Training data** (``../shared/corpora/qa/``): a seeded sample of ViQuAD 1.0 train paragraphs, the UIT
    wiki set, and one half (by paragraph) of the tuning part of the unanswerable set (SQuAD 2.0 style).
 3. **Selection data**: the tuning parts of the dev sets (UIT regulations, ViQuAD 1.0 dev, MLQA-vi dev) and
@@ -47,152 +48,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from assistant.squad import SPLIT_SEED, SquadSet, load_squad, part_of  # noqa: E402
+from reader_features import build_all, join, log, spans, unpack_texts  # noqa: E402
 
-QA = ROOT.parent / "shared" / "corpora" / "qa"
-CORPORA = ROOT.parent / "shared" / "corpora"
-UNANSWERABLE = QA / "vi-squad2-unanswerable-train.json"
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# ----------------------------------------------------------------------------------------- feature rows
-
-def _subset(squad: SquadSet, records: set[str], name: str) -> SquadSet:
-    return SquadSet(name, [r for r in squad.records if r["id"] in records],
-                    [c for c in squad.cases if c.sources[0] in records], squad.part_of)
-
-
-def feature_rows(assistant, cases, k: int = 8, vectors=None) -> dict:
-    """Ask each case through chidao's retrieval; every candidate unit as a feature row with its labels.
-    ``vectors``: where unit vectors come from (default: the docstore, as at answer time)."""
-    from assistant.extractive import question_view
-    from assistant.question import analyse
-    from assistant.units import Featurizer, candidates
-    from index.lang.normalize import nfc
-
-    lexical = assistant.retriever.lexical
-    featurizer = Featurizer(lexical.df, lexical.size)
-    rows, labels, correct, groups, answerable, kinds, stored, texts = [], [], [], [], [], [], [], []
-    started = time.perf_counter()
-    for qi, case in enumerate(cases):
-        q = analyse(case.q)
-        hits = assistant.retriever.search(q.query, k=k)
-        units = candidates(hits, vectors or assistant.docstore)
-        view = question_view(featurizer, q)
-        X = featurizer.rows(view, units, assistant.retriever.query_vector(q.query))
-        answers = [nfc(a).lower() for group in case.must for a in group]
-        for unit, row in zip(units, X):
-            holds = any(a in nfc(unit.text).lower() for a in answers)
-            in_gold = unit.hit.document.source.endswith("#" + case.sources[0])
-            rows.append(row)
-            texts.append(unit.text)
-            stored.append(unit.vector if unit.vector is not None else np.zeros(assistant.embedder.dimension))
-            correct.append(int(holds))
-            labels.append(1 if holds and in_gold else (-1 if holds else 0))
-            groups.append(qi)
-        answerable.append(int(not case.refuse))
-        kinds.append(case.kind)
-        if qi and qi % 500 == 0:
-            log(f"  {qi}/{len(cases)} questions ({(time.perf_counter() - started) / qi * 1000:.0f} ms each)")
-    return {"X": np.asarray(rows, dtype=np.float32).reshape(-1, len(featurizer.names)),
-            "y": np.asarray(labels, dtype=np.int8), "correct": np.asarray(correct, dtype=np.int8),
-            "group": np.asarray(groups, dtype=np.int32), "answerable": np.asarray(answerable, dtype=np.int8),
-            "kinds": np.asarray(kinds), "questions": np.asarray([c.q for c in cases]),
-            "V": np.asarray(stored, dtype=np.float16).reshape(len(rows), -1), **pack_texts(texts)}
-
-
-def pack_texts(texts: list[str]) -> dict:
-    """Unit texts as one UTF-8 byte array and the row offsets into it (no pickled objects in the files)."""
-    encoded = [t.encode("utf-8") for t in texts]
-    ends = np.cumsum([len(b) for b in encoded], dtype=np.int64)
-    return {"text_bytes": np.frombuffer(b"".join(encoded), dtype=np.uint8), "text_ends": ends}
-
-
-def unpack_texts(data: dict) -> list[str]:
-    """The unit texts of a feature file written with :func:`pack_texts`."""
-    blob, ends = data["text_bytes"].tobytes(), data["text_ends"]
-    starts = np.r_[0, ends[:-1]]
-    return [blob[a:b].decode("utf-8") for a, b in zip(starts, ends)]
-
-
-def build_set(name: str, squad: SquadSet, cases, work: Path, extra: list[Path], embedder) -> Path:
-    """Index ``squad``'s paragraphs (and ``extra``) in ``work/name`` and write ``work/name.npz``."""
-    from assistant.build import build
-    from assistant.settings import Settings
-
-    out = work / f"{name}.npz"
-    if out.exists():
-        log(f"{name}: {out} is there (delete it to rebuild)")
-        return out
-    home = work / squad.name
-    assistant = build(Settings(home=home / "index"), embedder=embedder)
-    try:
-        corpus = squad.write_corpus(home / "corpus" / f"{squad.name}.jsonl")
-        assistant.indexer.refresh_tasks = lambda: 0  # the task table plays no part in reading: skip it
-        report = assistant.indexer.run([corpus, *extra])
-        log(f"{name}: {report.summary()}; asking {len(cases)} questions")
-        data = feature_rows(assistant, cases)
-    finally:
-        assistant.close()
-    np.savez_compressed(out, **data)
-    log(f"{name}: {len(data['y'])} units of {len(cases)} questions -> {out}")
-    return out
-
-
-def plan(paragraphs: int = 1200, sample: int | None = None) -> dict[str, tuple[SquadSet, list, list[Path]]]:
-    """Every feature set: name -> (the SQuAD set whose paragraphs are indexed, the questions asked, documents
-    indexed beside them). ``train-*`` sets train, ``select-*`` sets choose (tuning parts only)."""
-    sample_corpus = ROOT / "data" / "sample"
-    sets: dict[str, tuple[SquadSet, list, list[Path]]] = {}
-    viquad = load_squad(QA / "viquad1-train.json.gz")
-    kept = {r["id"] for r in random.Random(SPLIT_SEED).sample(viquad.records, min(paragraphs, len(viquad.records)))}
-    viquad = _subset(viquad, kept, viquad.name)
-    sets["train-viquad1"] = (viquad, viquad.cases, [])
-    wiki = load_squad(QA / "uit-wiki-train.json")
-    sets["train-uit-wiki"] = (wiki, wiki.cases, [])
-    unanswerable = load_squad(UNANSWERABLE)
-    tuning = [c for c in unanswerable.cases if unanswerable.part_of[c.sources[0]] == "tuning"]
-    # the tuning part's paragraphs, halved again: one half trains, the other chooses the threshold
-    half = {r["id"]: part_of(unanswerable.name, r["text"], SPLIT_SEED + 1) for r in unanswerable.records}
-    sets["train-unanswerable"] = (unanswerable, [c for c in tuning if half[c.sources[0]] == "tuning"],
-                                  [sample_corpus])
-    sets["select-unanswerable"] = (unanswerable, [c for c in tuning if half[c.sources[0]] == "check"],
-                                   [sample_corpus])
-    for path in (CORPORA / "uit-regulation-qa.json", QA / "viquad1-dev.json.gz", QA / "mlqa-vi-dev.json"):
-        squad = load_squad(path)
-        sets[f"select-{squad.name}"] = (squad, squad.select("tuning", sample), [])
-    return sets
-
-
-def build_all(work: Path, paragraphs: int, sample: int | None) -> dict[str, list[Path]]:
-    """The training and selection feature files (built once, then reused)."""
-    from assistant.build import apply_offline_environment, make_embedder
-    from assistant.settings import Settings
-
-    settings = Settings()
-    apply_offline_environment(settings)
-    embedder = make_embedder(settings)
-    files: dict[str, list[Path]] = {"train": [], "select": []}
-    for name, (squad, cases, extra) in plan(paragraphs, sample).items():
-        files[name.split("-", 1)[0]].append(build_set(name, squad, cases, work, extra, embedder))
-    return files
-
-
-# ----------------------------------------------------------------------------------------- fitting
-
-def load(paths: list[Path]) -> dict:
-    """Feature files joined into one."""
-    return join([dict(np.load(p)) for p in paths])
-
-
-def spans(data: dict) -> list[tuple[int, int, int]]:
-    """(question, first row, end row) of every question that has candidate units."""
-    g = data["group"]
-    bounds = np.flatnonzero(np.diff(g)) + 1
-    return [(int(g[a]), int(a), int(b)) for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(g)])]
+from assistant.squad import SPLIT_SEED  # noqa: E402
 
 
 def per_question(reader, data: dict, logits: np.ndarray | None = None, cross: np.ndarray | None = None,
@@ -506,18 +364,7 @@ def fit_and_select(train: dict[str, dict], select: dict[str, dict], kinds=("line
                      "ranker_units": int(len(ranker_data["y"])), "note": "written by scripts/train_reader.py"}}
 
 
-def join(parts: list[dict]) -> dict:
-    """Feature sets joined into one (question numbers made unique)."""
-    offset, groups = 0, []
-    for part in parts:
-        groups.append(part["group"] + offset)
-        offset += len(part["answerable"])
-    joined = {key: np.concatenate([p[key] for p in parts]) for key in ("X", "y", "correct", "answerable", "questions")}
-    joined["group"] = np.concatenate(groups)
-    return joined
-
-
-def cross_stage(model: dict, files: dict[str, list[Path]], args: argparse.Namespace) -> dict:
+def cross_stage(model: dict, sets: dict[str, dict[str, dict]], args: argparse.Namespace) -> dict:
     """Train (or reuse) the cross reader on the training sets' questions, read the selection sets with it,
     and fit how it joins the ranker (see :func:`fit_cross_stage`)."""
     import train_cross
@@ -534,35 +381,33 @@ def cross_stage(model: dict, files: dict[str, list[Path]], args: argparse.Namesp
     base = Path(resolve_model_path(settings.embedding_model, settings.models_dir))
     reader = Reader(model["features"], model["kind"], model["params"], 0.0, {})
 
-    def view(path: Path) -> tuple[dict, list[str], np.ndarray, np.ndarray]:
-        data = dict(np.load(path))
+    def view(data: dict) -> tuple[dict, list[str], np.ndarray, np.ndarray]:
         return data, unpack_texts(data), reader.logits(data["X"], FEATURES), allowed(data["X"], FEATURES)
 
     if args.cross == "train":
         groups = []
-        for path in files["train"]:
-            made = train_cross.groups_from(*view(path))
-            log(f"cross reader: {len(made)} training questions from {path.stem}")
+        for name, data in sets["train"].items():
+            made = train_cross.groups_from(*view(data))
+            log(f"cross reader: {len(made)} training questions from {name}")
             groups += made
         random.Random(SPLIT_SEED).shuffle(groups)
         groups = groups[: args.cross_groups] if args.cross_groups else groups
         meta = train_cross.train(groups, base, args.cross_out, log=log)
         log(f"cross reader trained: {meta}")
     cross = CrossReader(base, settings.models_dir, adapter=args.cross_out, backend=settings.embedding_backend)
-    select, scores = {}, {}
-    for path in files["select"]:
-        data, texts, logits, ok = view(path)
-        select[path.stem] = data
+    scores = {}
+    for name, data in sets["select"].items():
+        _, texts, logits, ok = view(data)
         # kept beside the feature file, named by the adapter and the ranker, so a refit reads them again
         key = hashlib.sha256(cross.key.encode() + logits.tobytes()).hexdigest()[:12]
-        cached = path.with_name(f"{path.stem}.cross-{key}.npy")
+        cached = args.work / f"{name}.cross-{key}.npy"
         if cached.exists():
-            scores[path.stem] = np.load(cached)
+            scores[name] = np.load(cached)
         else:
-            scores[path.stem] = train_cross.score_set(cross, data, texts, logits, ok, log=log) - cross.null
-            np.save(cached, scores[path.stem])
-        log(f"cross reader: read {path.stem}")
-    return fit_cross_stage(reader, select, scores)
+            scores[name] = train_cross.score_set(cross, data, texts, logits, ok, log=log) - cross.null
+            np.save(cached, scores[name])
+        log(f"cross reader: read {name}")
+    return fit_cross_stage(reader, sets["select"], scores)
 
 
 def main() -> None:
@@ -588,19 +433,18 @@ def main() -> None:
     started = time.perf_counter()
     if args.fit_only:
         files = {"train": sorted(args.work.glob("train-*.npz")), "select": sorted(args.work.glob("select-*.npz"))}
-        if args.cross != "none":
-            old = [p.name for p in files["train"] + files["select"] if "text_bytes" not in np.load(p).files]
-            if old:
-                parser.error(f"{', '.join(old)} in {args.work} hold no unit texts (written before the cross "
-                             "reader): delete them to rebuild, or pass --cross none")
     else:
         files = build_all(args.work, args.paragraphs, args.sample)
-    model = fit_and_select({p.stem: load([p]) for p in files["train"]}, {p.stem: load([p]) for p in files["select"]},
-                           tuple(args.rankers))
+    sets = {part: {p.stem: dict(np.load(p)) for p in paths} for part, paths in files.items()}  # read once
     if args.cross is None:
         args.cross = "reuse" if args.fit_only and (args.cross_out / "head.json").exists() else "train"
+    old = [f"{name}.npz" for part in sets.values() for name, data in part.items() if "text_bytes" not in data]
+    if args.cross != "none" and old:
+        parser.error(f"{', '.join(old)} in {args.work} hold no unit texts (written before the cross reader): "
+                     "delete them to rebuild, or pass --cross none")
+    model = fit_and_select(sets["train"], sets["select"], tuple(args.rankers))
     if args.cross != "none":
-        model["cross"] = cross_stage(model, files, args)
+        model["cross"] = cross_stage(model, sets, args)
     model["meta"]["trained_on"] = [p.stem for p in files["train"]]
     model["meta"]["selected_on"] = [p.stem for p in files["select"]]
     model["meta"]["seconds"] = round(time.perf_counter() - started)
