@@ -229,6 +229,7 @@ def test_copy_new_chat_and_follow_up(page, web):
 
 def test_example_questions_on_first_load(page):
     examples = page.locator("button:has-text('Bộ Công an phải trình')")
+    examples.first.wait_for(timeout=15_000)  # rendered with the page's first update, not always at load
     assert examples.count() >= 1
     examples.first.click()
     page.wait_for_function("() => document.querySelector('#chidao-question textarea').value.includes('Đề án 06')")
