@@ -251,8 +251,8 @@ def _cmd_tasks(settings: Settings, args: argparse.Namespace) -> int:
 
     docstore = DocStore(settings.docstore_path)  # the table needs no model: open the store alone
     try:
-        table = tasktable.rows(tasktable.select(docstore, args.agency, args.due_before, args.due_after, args.doc),
-                               docstore)
+        table = tasktable.rows(tasktable.select(docstore, args.agency, args.due_before, args.due_after, args.doc,
+                                                args.status), docstore)
     finally:
         docstore.close()
     if args.format == "xlsx":
@@ -384,6 +384,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--due-before", help="deadline ends on or before (YYYY-MM-DD or dd/mm/yyyy)")
     p.add_argument("--due-after", help="deadline ends on or after")
     p.add_argument("--doc", help="a document id, or part of its file name or title")
+    p.add_argument("--status", help="after the latest progress report: done / in_progress / late "
+                                    "(or hoàn thành / đang thực hiện / chậm)")
     p.add_argument("--format", choices=["table", "csv", "json", "xlsx"], default="table")
     p.add_argument("-o", "--output", help="write to this file (xlsx default: nhiem-vu.xlsx)")
     p.set_defaults(func=_cmd_tasks)

@@ -64,7 +64,10 @@ document.addEventListener("click", (event) => {
 }, true);
 </script>"""
 DOC_HEADERS = ["Tiêu đề", "Ngày", "Đoạn", "Nhiệm vụ", "Nguồn"]
-TASK_HEADERS = ["Chủ trì", "Phối hợp", "Nhiệm vụ", "Thời hạn", "Hạn cuối", "Khác biệt", "Văn bản"]
+TASK_HEADERS = ["Chủ trì", "Phối hợp", "Nhiệm vụ", "Thời hạn", "Hạn cuối", "Khác biệt", "Tiến độ", "Văn bản"]
+#: The status filter of the Tasks tab: label -> value of `chidao tasks --status`.
+STATUS_CHOICES = [("Tất cả", ""), ("Chậm tiến độ", "late"), ("Đang thực hiện", "in_progress"),
+                  ("Đã hoàn thành", "done")]
 
 
 def new_session() -> dict:
@@ -283,6 +286,17 @@ def render_source(sources: list[str]) -> str:
     return name + (f"#{rest}" if rest else "") + (f" (+{len(sources) - 1})" if len(sources) > 1 else "")
 
 
+def _status_cell(row: dict) -> str:
+    """"chậm tiến độ (Đang thực hiện, 25/05/2025)": the status, as the report wrote it, and when."""
+    from assistant.tasktable import STATUS_LABELS
+
+    if not row["status"]:
+        return ""
+    when = "/".join(reversed(row["reported"].split("-"))) if row["reported"] else ""
+    written = ", ".join(x for x in (row["status_text"], when) if x)
+    return STATUS_LABELS[row["status"]] + (f" ({written})" if written else "")
+
+
 def _tasks_tab(service: Service):
     from assistant import tasktable
 
@@ -291,6 +305,8 @@ def _tasks_tab(service: Service):
         after = gr.Textbox(label="Hạn từ ngày", placeholder="2026-04-01 hoặc 01/04/2026")
         before = gr.Textbox(label="Hạn đến ngày", placeholder="2026-06-30")
         doc = gr.Textbox(label="Văn bản", placeholder="một phần tên tệp hoặc tiêu đề")
+        status = gr.Dropdown(STATUS_CHOICES, value="", label="Tiến độ (theo báo cáo mới nhất)",
+                             elem_id="chidao-tasks-status")
     with gr.Row():
         apply = gr.Button("Lọc", variant="primary", elem_id="chidao-tasks-filter")
         csv_button = gr.Button("Xuất CSV", size="sm")
@@ -298,26 +314,26 @@ def _tasks_tab(service: Service):
     message = gr.Markdown(elem_id="chidao-tasks-count")
     chart = gr.Plot(show_label=False, elem_id="chidao-tasks-chart")
     table = gr.Dataframe(headers=TASK_HEADERS, interactive=False, wrap=True, elem_id="chidao-tasks",
-                         column_widths=["13%", "13%", "30%", "11%", "9%", "9%", "15%"])
+                         column_widths=["12%", "12%", "28%", "10%", "8%", "9%", "9%", "12%"])
     export = gr.File(label="Tệp xuất", interactive=False, visible=False)
 
-    def select(a, af, bf, d):
+    def select(a, af, bf, d, st):
         try:
-            return service.tasks(a, bf, af, d), ""
+            return service.tasks(a, bf, af, d, st), ""
         except ValueError as exc:
             return None, f"⚠ {render.esc(str(exc))}"
 
-    def show(a, af, bf, d):
-        found, error = select(a, af, bf, d)
+    def show(a, af, bf, d, st):
+        found, error = select(a, af, bf, d, st)
         if found is None:
             return gr.skip(), error, gr.skip()
         data = [[r["lead"], r["collaborators"], r["task"], r["deadline_text"], r["due_end"], r["conflict"],
-                 r["title"][:80]] for r in found]
+                 _status_cell(r), r["title"][:80]] for r in found]
         return data, f"{len(found)} nhiệm vụ.", tasktable.timeline(found)
 
     def export_tasks(kind: str):
-        def run(a, af, bf, d):
-            found, error = select(a, af, bf, d)
+        def run(a, af, bf, d, st):
+            found, error = select(a, af, bf, d, st)
             if found is None:
                 raise gr.Error(error)
             path = Path(tempfile.mkdtemp(prefix="chidao-tasks-")) / f"nhiem-vu.{kind}"
@@ -328,10 +344,11 @@ def _tasks_tab(service: Service):
             return gr.update(value=str(path), visible=True)
         return run
 
-    inputs, outputs = [agency, after, before, doc], [table, message, chart]
+    inputs, outputs = [agency, after, before, doc, status], [table, message, chart]
     apply.click(show, inputs, outputs, api_visibility="private")
-    for box in inputs:
+    for box in (agency, after, before, doc):
         box.submit(show, inputs, outputs, api_visibility="private")
+    status.change(show, inputs, outputs, api_visibility="private")
     csv_button.click(export_tasks("csv"), inputs, export, api_visibility="private")
     xlsx_button.click(export_tasks("xlsx"), inputs, export, api_visibility="private")
     return show, inputs, outputs

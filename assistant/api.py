@@ -206,11 +206,12 @@ def create_api(service: Service) -> FastAPI:
     def tasks(agency: str | None = Query(None, description="lead or collaborator, any alias"),
               due_before: str | None = Query(None, description="YYYY-MM-DD or dd/mm/yyyy"),
               due_after: str | None = Query(None, description="YYYY-MM-DD or dd/mm/yyyy"),
-              doc: str | None = Query(None, description="document id, or part of its file name or title")
+              doc: str | None = Query(None, description="document id, or part of its file name or title"),
+              status: str | None = Query(None, description="done / in_progress / late, after the latest report")
               ) -> list[dict]:
         """The task table with the filters of `chidao tasks`."""
         try:
-            return service.tasks(agency, due_before, due_after, doc)
+            return service.tasks(agency, due_before, due_after, doc, status)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
 

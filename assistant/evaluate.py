@@ -242,3 +242,44 @@ def write_reports(tables: dict[str, dict[str, dict]], outcomes: dict[str, list[O
     md_path = folder / "report.md"
     md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
     return json_path, md_path
+
+
+# ------------------------------------------------------------------------------ the task table
+
+
+def score_tasks(gold: list[dict], predicted: dict[str, tuple[str, list]]) -> dict:
+    """Precision and recall of extracted tasks against a gold table.
+
+    ``gold``: rows of a gold file (``doc`` = file name, ``lead``, ``due_start``, ``due_end``, and either
+    ``sentence`` (prose) or ``task`` (the start of a table row's task cell)). ``predicted``: file name ->
+    (document text, its :class:`index.tasks.Task` rows). A gold row is found when an unused extracted row
+    of its document cites it (overlaps its sentence, or its row holds the task text) with the same first
+    lead and the same deadline range. Also counted: rows whose every lead is right (``leads`` in the gold)
+    and status right (``status``), among the found rows.
+    """
+    used: set[tuple[str, int]] = set()
+    found = all_leads = statuses = with_status = 0
+    for g in gold:
+        text, tasks = predicted.get(g["doc"], ("", []))
+        for i, t in enumerate(tasks):
+            same = t.lead == g["lead"] and (t.due_start, t.due_end) == (g["due_start"], g["due_end"])
+            if (g["doc"], i) in used or not same:
+                continue
+            if "sentence" in g:
+                at = text.find(g["sentence"])
+                if not (at >= 0 and at < t.end and t.start < at + len(g["sentence"])):
+                    continue
+            elif g["task"][:60] not in t.sentence:
+                continue
+            used.add((g["doc"], i))
+            found += 1
+            all_leads += list(t.leads) == g.get("leads", [g["lead"]])
+            if g.get("status"):
+                with_status += 1
+                statuses += t.status == g["status"]
+            break
+    extracted = sum(len(tasks) for _, tasks in predicted.values())
+    return {"gold": len(gold), "extracted": extracted, "found": found,
+            "precision": found / extracted if extracted else 0.0, "recall": found / len(gold) if gold else 0.0,
+            "all_leads_right": all_leads / found if found else 0.0,
+            "status_right": statuses / with_status if with_status else None}

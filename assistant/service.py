@@ -96,14 +96,14 @@ class Service:
                 for d in docstore.catalogue()]
 
     def tasks(self, agency: str | None = None, due_before: str | None = None, due_after: str | None = None,
-              doc: str | None = None) -> list[dict]:
+              doc: str | None = None, status: str | None = None) -> list[dict]:
         """The task table as `chidao tasks` filters it; ``doc`` matches a document id, or part of a title or
         of a source as shown (so that a filter cannot probe the server's folders)."""
         from assistant import tasktable
 
         docstore = self.assistant.docstore
-        found = tasktable.rows(tasktable.select(docstore, agency or None, due_before or None, due_after or None),
-                               docstore)
+        found = tasktable.rows(tasktable.select(docstore, agency or None, due_before or None, due_after or None,
+                                                status=status or None), docstore)
         if doc:
             needle = doc.lower()
             keep = {d["doc_id"] for d in self.documents() if d["doc_id"] == doc or needle in d["title"].lower()

@@ -12,6 +12,7 @@ import re
 from assistant.answer import Answer
 from assistant.citations import Citation, verify
 from assistant.question import Question, is_stop
+from assistant.tasktable import STATUS_LABELS, with_status
 from index.docstore import DocStore
 from index.lang.facts import ASSIGNERS, COLLECTIVE, find_agencies, find_deadlines
 from index.lang.vietnamese import fold, has_marks, words
@@ -19,6 +20,12 @@ from index.tasks import normalize_deadline
 
 #: Words of list questions that name the kind of thing, not the topic.
 _GENERIC = frozenset(fold(w) for w in "nhiệm vụ việc công việc gì nào những các được giao chủ trì phải xong".split())
+#: Progress asked about: "những nhiệm vụ nào chậm tiến độ?", "... đã hoàn thành?" (folded text).
+_STATUS_ASKED: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("late", re.compile(r"\b(?:cham(?:\s+tien\s+do|\s+tre)?|qua han|tre han|chua hoan thanh|chua xong)\b")),
+    ("done", re.compile(r"\b(?:da hoan thanh|da xong|hoan thanh roi)\b")),
+    ("in_progress", re.compile(r"\b(?:dang thuc hien|dang trien khai|dang lam)\b")),
+)
 _PERIOD = re.compile(r"(?:quý\s+(?:IV|I{1,3}|[1-4])|tháng\s+\d{1,2})(?:\s*[/.]\s*|\s+năm\s+)\d{4}|năm\s+\d{4}", re.I)
 
 
@@ -28,6 +35,16 @@ def _period(text: str) -> tuple[str | None, str | None]:
         return normalize_deadline(mentions[0].value, None)
     m = _PERIOD.search(text)
     return normalize_deadline(m.group(0), None) if m else (None, None)
+
+
+def _status_asked(text: str) -> tuple[str | None, set[str]]:
+    """(the status a question asks for, the folded words asking it: not topic words)."""
+    folded = fold(text)
+    for status, pattern in _STATUS_ASKED:
+        m = pattern.search(folded)
+        if m:
+            return status, set(m.group(0).split())
+    return None, set()
 
 
 def _topic(q: Question, text: str) -> list[str]:
@@ -43,16 +60,19 @@ def _topic(q: Question, text: str) -> list[str]:
 def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
     """A cited list from the task table, or None when the question is not a filter on it."""
     agencies = [a for a in q.agencies if a not in ASSIGNERS and a not in COLLECTIVE]
+    status, asking = _status_asked(q.query)
     start, end = _period(q.query)
-    if not agencies and not end:
+    if not agencies and not end and not status:
         return None
     lead_only = "chu tri" in fold(q.query)
     rows = docstore.tasks(agency=agencies[0] if agencies else None)
     if lead_only and agencies:
-        rows = [t for t in rows if t.lead == agencies[0]]
+        rows = [t for t in rows if agencies[0] in t.leads]
     if end:
         rows = [t for t in rows if t.due_end and t.due_end <= end and (t.due_start or t.due_end) >= (start or "")]
-    topic = _topic(q, q.query)
+    if status:
+        rows = [t for t in with_status(rows, docstore) if t.status == status]
+    topic = [w for w in _topic(q, q.query) if w not in asking]
     # a topic word is in the task's own sentence, or in its document's title ("tại phiên họp này" is the
     # meeting the document reports)
     titles: dict[str, str] = {}
@@ -85,7 +105,13 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
         citations.append(citation)
         due = task.deadline_text or "không nêu thời hạn"
         partners = f" (phối hợp: {', '.join(task.collaborators)})" if task.collaborators else ""
-        line = f"- {task.lead}{partners} — {due}: «{task.sentence.strip()}» [{citation.n}]"
+        # a table row is quoted by its task cell (the citation opens the whole row)
+        quoted = task.task if task.sentence.startswith("|") else task.sentence.strip()
+        progress = ""
+        if task.status:
+            when = f", báo cáo ngày {task.reported}" if task.reported else ""
+            progress = f" — tiến độ: {STATUS_LABELS[task.status]} ({task.status_text}{when})"
+        line = f"- {', '.join(task.leads)}{partners} — {due}: «{quoted}» [{citation.n}]{progress}"
         others = [by_id[c] for c in task.conflicts if c in by_id]
         if others:
             line += " ⚠ nguồn khác ghi: " + "; ".join(f"{o.lead}, {o.deadline_text or 'không hạn'}" for o in others)
@@ -96,6 +122,8 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
     if not citations:
         return None
     subject = agencies[0] if agencies else "Các nhiệm vụ"
+    if status:
+        subject += f" ({STATUS_LABELS[status]})"
     header = f"{subject}: {len(citations)} nhiệm vụ trong các văn bản đã nạp"
     return Answer(q.text, "\n".join([header + ":"] + lines), refused=False, citations=citations,
                   conflicts=conflicts)

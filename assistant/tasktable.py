@@ -6,15 +6,20 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from index.docstore import DocStore
 from index.lang.facts import canonical_agency
+from index.table_tasks import status_of
 from index.tasks import Task
 
-COLUMNS = ["lead", "collaborators", "task", "deadline_text", "due_start", "due_end", "conflict", "title",
-           "date", "source", "sentence", "start", "end", "task_id", "doc_id"]
+COLUMNS = ["lead", "collaborators", "task", "deadline_text", "due_start", "due_end", "conflict", "status",
+           "status_text", "reported", "result", "group", "progress", "title", "date", "source", "sentence", "start",
+           "end", "task_id", "doc_id"]
+#: How the statuses read in Vietnamese (CLI, UI, answers).
+STATUS_LABELS = {"done": "đã hoàn thành", "in_progress": "đang thực hiện", "late": "chậm tiến độ"}
 
 
 def parse_date(value: str) -> str:
@@ -29,15 +34,47 @@ def parse_date(value: str) -> str:
         raise ValueError(f"not a date: {value!r} (use YYYY-MM-DD or dd/mm/yyyy)") from None
 
 
+def parse_status(value: str) -> str:
+    """``done`` / ``in_progress`` / ``late`` from what staff type ("chậm", "đang thực hiện", "late")."""
+    key = value.strip().lower().replace("-", "_")
+    if key in STATUS_LABELS:
+        return key
+    found = status_of(value) or status_of("đã " + value)
+    if found is None:
+        raise ValueError(f"not a status: {value!r} (use done / in_progress / late, or hoàn thành / đang thực "
+                         "hiện / chậm)")
+    return found
+
+
+def with_status(tasks: list[Task], docstore: DocStore, today: str | None = None) -> list[Task]:
+    """Each task with the latest status any report gives its assignment (a later progress report updates
+    an earlier row), and marked ``late`` when it was not done by its deadline: a report says "chậm" or
+    "quá hạn", or says "đang thực hiện" after the deadline had passed (at the report's date)."""
+    latest = docstore.latest_status(t.task_id for t in tasks)
+    out = []
+    for task in tasks:
+        row = latest.get(task.task_id)
+        if row is not None:
+            task = replace(task, status=row.status, status_text=row.status_text, reported=row.reported,
+                           progress=row.progress if row.doc_id != task.doc_id else task.progress)
+        at = task.reported or today or date.today().isoformat()
+        if task.status == "in_progress" and task.due_end and task.due_end < at:
+            task = replace(task, status="late")
+        out.append(task)
+    return out
+
+
 def select(docstore: DocStore, agency: str | None = None, due_before: str | None = None,
-           due_after: str | None = None, doc: str | None = None) -> list[Task]:
+           due_after: str | None = None, doc: str | None = None, status: str | None = None) -> list[Task]:
     """Tasks, with the conflicts flagged across *all* documents at index time, filtered.
 
     Args:
-        agency: any alias ("Bộ KH-CN"); matches the lead or a collaborator.
+        agency: any alias ("Bộ KH-CN"); matches a lead or a collaborator.
         due_before / due_after: ISO or dd/mm/yyyy; compared with the end of the deadline range.
         doc: a document id, or a part of its source path or title.
+        status: done / in_progress / late (see :func:`parse_status`), after the latest report.
     """
+    wanted = parse_status(status) if status else None
     out = docstore.tasks(
         agency=canonical_agency(agency) if agency else None,
         due_before=parse_date(due_before) if due_before else None,
@@ -48,6 +85,9 @@ def select(docstore: DocStore, agency: str | None = None, due_before: str | None
         keep = {d["doc_id"] for d in docstore.catalogue() if d["doc_id"] == doc or needle in d["title"].lower()
                 or any(needle in s.lower() for s in d["sources"])}
         out = [t for t in out if t.doc_id in keep]
+    out = with_status(out, docstore)
+    if wanted:
+        out = [t for t in out if t.status == wanted]
     return out
 
 
@@ -63,9 +103,12 @@ def rows(tasks: list[Task], docstore: DocStore) -> list[dict]:
         conflict = "; ".join(f"{o.lead}: {o.deadline_text or 'không hạn'}" for o in others if o) or (
             "có" if t.conflicts else "")
         out.append({
-            "lead": t.lead, "collaborators": ", ".join(t.collaborators), "task": t.task,
+            "lead": ", ".join(t.leads), "collaborators": ", ".join(t.collaborators), "task": t.task,
             "deadline_text": t.deadline_text or "", "due_start": t.due_start or "", "due_end": t.due_end or "",
-            "conflict": conflict, "title": doc["title"] if doc else "", "date": (doc["date"] or "") if doc else "",
+            "conflict": conflict, "status": t.status or "", "status_text": t.status_text or "",
+            "reported": t.reported or "", "result": t.result or "", "group": t.group or "",
+            "progress": t.progress or "", "title": doc["title"] if doc else "",
+            "date": (doc["date"] or "") if doc else "",
             "source": doc["sources"][0] if doc and doc["sources"] else "", "sentence": t.sentence,
             "start": t.start, "end": t.end,
             "task_id": t.task_id, "doc_id": t.doc_id,
@@ -91,6 +134,7 @@ def to_xlsx(table: list[dict], path: Path) -> None:
     """An Excel workbook with one sheet, a frozen header and readable column widths."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     book = Workbook()
     sheet = book.active
@@ -101,8 +145,11 @@ def to_xlsx(table: list[dict], path: Path) -> None:
     for row in table:
         sheet.append([row[c] for c in COLUMNS])
     sheet.freeze_panes = "A2"
-    for column, width in zip("ABCDEFGHIJKLMNO", (28, 28, 60, 20, 12, 12, 30, 40, 12, 40, 80, 8, 8, 28, 22)):
-        sheet.column_dimensions[column].width = width
+    widths = {"lead": 28, "collaborators": 28, "task": 60, "deadline_text": 20, "conflict": 30, "status_text": 16,
+              "result": 30, "group": 24, "progress": 40, "title": 40, "source": 40, "sentence": 80, "task_id": 28,
+              "doc_id": 22, "start": 8, "end": 8}
+    for i, name in enumerate(COLUMNS):
+        sheet.column_dimensions[get_column_letter(i + 1)].width = widths.get(name, 12)
     book.save(path)
 
 
@@ -120,6 +167,9 @@ def to_text(table: list[dict]) -> str:
             lines.append(f"    phối hợp: {row['collaborators']}")
         if row["conflict"]:
             lines.append(f"    ! nguồn khác ghi: {row['conflict']}")
+        if row["status"]:
+            when = f", báo cáo {row['reported']}" if row["reported"] else ""
+            lines.append(f"    tiến độ: {STATUS_LABELS[row['status']]} ({row['status_text']}{when})")
         lines.append(f"    nguồn: {Path(row['source'].split('#')[0]).name} @ {row['start']}-{row['end']}")
     lines.append(f"({len(table)} nhiệm vụ)")
     return "\n".join(lines)

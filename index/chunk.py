@@ -39,7 +39,8 @@ _MAX_CHARS_PER_TOKEN = 32
 
 #: 3: a heading line with nothing below it before the next sibling is kept; 4: unit vectors stored with chunks;
 #: 5: long sentences cut into clause units
-CHUNKER_VERSION = "5"
+#: 6: a table's header row (and group row) heads the chunks of its rows
+CHUNKER_VERSION = "6"
 #: A section's last piece smaller than this joins the chunk before it (a byline, a lone "TTXVN").
 _MIN_TAIL_TOKENS = 24
 
@@ -73,13 +74,34 @@ def heading_level(line: str) -> int | None:
 
 def _is_subheading(line: str, next_line: str | None) -> bool:
     """A news-style sub-heading: a short line without final punctuation before a longer paragraph."""
-    if not next_line or len(line) > 120 or len(line.split()) < 3 or _ITEM.match(line):
+    if not next_line or len(line) > 120 or len(line.split()) < 3 or _ITEM.match(line) or line.startswith("|"):
         return False
     if line[-1] in ".!?…;:,\"”)" or line.isupper() and len(line) < 12:
         return False
     if _CAPTION.match(line):
         return False
     return len(next_line) > len(line) * 1.5
+
+
+#: Heading levels of a table's header row and of its group rows ("| II | Thể chế |"): below every
+#: structural heading, so the chunks of a long table's rows each carry the header (and their group) in
+#: their heading path, which is embedded with them.
+_TABLE, _TABLE_GROUP = 5, 6
+
+
+def _is_row(text: str, span: Span) -> bool:
+    line = text[span.start : span.end]
+    return line.startswith("|") and line.endswith("|")
+
+
+def _table_level(columns: int, line: str, next_line: str | None, after_row: bool) -> int | None:
+    """The heading level of a table row line: the header (a row right after a non-row line, followed
+    by a row), a group row (at most two filled cells where the header has four columns or more), or
+    None for a body row. ``columns``: the header's column count (0 outside a table)."""
+    if not after_row:
+        return _TABLE if next_line and next_line.startswith("|") and next_line.endswith("|") else None
+    filled = [c for c in line.strip("|").split("|") if c.strip()]
+    return _TABLE_GROUP if columns >= 4 and len(filled) <= 2 else None
 
 
 def _windows(text: str, span: Span, size: int) -> list[Span]:
@@ -133,11 +155,22 @@ class Chunker:
         sections: list[tuple[tuple[str, ...], list[Span], int]] = []
         current: list[Span] = []
         n_heading = 0
+        columns = 0  # of the table being read
         i = 0
         while i < len(lines):
             line = text[lines[i].start : lines[i].end]
             nxt = text[lines[i + 1].start : lines[i + 1].end] if i + 1 < len(lines) else None
             level = heading_level(line)
+            if line.startswith("|") and line.endswith("|"):
+                level = _table_level(columns, line, nxt, i > 0 and _is_row(text, lines[i - 1]))
+                if level == _TABLE:
+                    columns = line.count("|") - 1
+            elif stack and stack[-1][0] >= _TABLE:  # the line after a table: its header and groups end
+                if current:
+                    sections.append((tuple(h for _, h in stack), current, n_heading))
+                while stack and stack[-1][0] >= _TABLE:
+                    stack.pop()
+                current, n_heading, columns = [], 0, 0
             if level is None and i > 0 and _is_subheading(line, nxt):
                 level = 4
             if level is None:

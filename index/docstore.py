@@ -21,7 +21,7 @@ import numpy as np
 
 from index.chunk import Chunk
 from index.load import Document
-from index.tasks import Task, in_conflict, probe_terms, topic_terms
+from index.tasks import Task, in_conflict, probe_terms, similar_terms, topic_terms
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -71,7 +71,14 @@ CREATE TABLE IF NOT EXISTS tasks (
     sentence TEXT NOT NULL,
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
-    urgent INTEGER NOT NULL DEFAULT 0
+    urgent INTEGER NOT NULL DEFAULT 0,
+    co_leads TEXT NOT NULL DEFAULT '[]',
+    result TEXT,
+    task_group TEXT,
+    status TEXT,
+    status_text TEXT,
+    reported TEXT,
+    progress TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_lead ON tasks(lead);
 CREATE INDEX IF NOT EXISTS tasks_due ON tasks(due_end);
@@ -87,6 +94,12 @@ CREATE TABLE IF NOT EXISTS task_conflicts (
     PRIMARY KEY (task_id, other)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS task_conflicts_other ON task_conflicts(other);
+CREATE TABLE IF NOT EXISTS task_same (
+    task_id TEXT NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,
+    other TEXT NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,
+    PRIMARY KEY (task_id, other)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS task_same_other ON task_same(other);
 CREATE TABLE IF NOT EXISTS task_docs (
     doc_id TEXT PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,
     version TEXT NOT NULL
@@ -148,6 +161,20 @@ class DocStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(_SCHEMA)
+        self._migrate()
+
+    #: Columns added to ``tasks`` after its first release, with their SQL types (appended in this order,
+    #: so an upgraded table has the same column order as a new one).
+    _ADDED_TASK_COLUMNS = (("co_leads", "TEXT NOT NULL DEFAULT '[]'"), ("result", "TEXT"), ("task_group", "TEXT"),
+                           ("status", "TEXT"), ("status_text", "TEXT"), ("reported", "TEXT"), ("progress", "TEXT"))
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older chidao up to this schema (its tasks are re-extracted anyway:
+        the extractor version changed with the columns)."""
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(tasks)")}
+        for name, kind in self._ADDED_TASK_COLUMNS:
+            if name not in have:
+                self.db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -348,21 +375,26 @@ class DocStore:
             for doc_id, tasks in items:
                 self.db.execute("DELETE FROM tasks WHERE doc_id = ?", (doc_id,))
                 self.db.executemany(
-                    "INSERT INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO tasks VALUES ({','.join('?' * 19)})",
                     [(t.task_id, t.doc_id, t.lead, json.dumps(list(t.collaborators), ensure_ascii=False), t.task,
-                      t.deadline_text, t.due_start, t.due_end, t.sentence, t.start, t.end, int(t.urgent))
+                      t.deadline_text, t.due_start, t.due_end, t.sentence, t.start, t.end, int(t.urgent),
+                      json.dumps(list(t.co_leads), ensure_ascii=False), t.result, t.group, t.status, t.status_text,
+                      t.reported, t.progress)
                      for t in tasks],
                 )
                 terms = {t.task_id: topic_terms(t) for t in tasks}
                 self.db.executemany("INSERT OR IGNORE INTO task_terms VALUES (?, ?)",
                                     [(term, task_id) for task_id, ts in terms.items() for term in ts])
-                pairs = self._conflicts_of(doc_id, tasks, terms) if tasks else []
+                conflicts, same = self._links_of(doc_id, tasks, terms) if tasks else ([], [])
                 self.db.executemany("INSERT OR IGNORE INTO task_conflicts VALUES (?, ?)",
-                                    pairs + [(b, a) for a, b in pairs])
+                                    conflicts + [(b, a) for a, b in conflicts])
+                self.db.executemany("INSERT OR IGNORE INTO task_same VALUES (?, ?)", same + [(b, a) for a, b in same])
                 self.db.execute("INSERT OR REPLACE INTO task_docs VALUES (?, ?)", (doc_id, version))
 
-    def _conflicts_of(self, doc_id: str, tasks: list[Task], terms: dict[str, set[str]]) -> list[tuple[str, str]]:
-        """(new row, stored row of another document) pairs in conflict."""
+    def _links_of(self, doc_id: str, tasks: list[Task], terms: dict[str, set[str]]
+                  ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(new row, stored row of another document) pairs: those in conflict, and all that state the same
+        assignment (how a later report's status reaches an earlier row)."""
         vocabulary = sorted({term for ts in terms.values() for term in ts})
         frequency: dict[str, int] = {}
         for i in range(0, len(vocabulary), 500):
@@ -381,7 +413,7 @@ class DocStore:
                 holders.setdefault(term, set()).add(task_id)
         candidates = sorted({c for p in probes.values() for term in p for c in holders.get(term, ())})
         if not candidates:
-            return []
+            return [], []
         stored = {t.task_id: t for t in self.tasks_by_id(candidates)}
         stored_terms: dict[str, set[str]] = {}
         for i in range(0, len(candidates), 500):
@@ -389,14 +421,17 @@ class DocStore:
             for task_id, term in self.db.execute(
                     f"SELECT task_id, term FROM task_terms WHERE task_id IN ({','.join('?' * len(part))})", part):
                 stored_terms.setdefault(task_id, set()).add(term)
-        pairs = []
+        conflicts, same = [], []
         for task in tasks:
             mine = terms[task.task_id]
             near = {c for term in probes[task.task_id] for c in holders.get(term, ())}
             for other in sorted(near):
-                if in_conflict(task, stored[other], mine, stored_terms.get(other, set())):
-                    pairs.append((task.task_id, other))
-        return pairs
+                theirs = stored_terms.get(other, set())
+                if similar_terms(mine, theirs):
+                    same.append((task.task_id, other))
+                if in_conflict(task, stored[other], mine, theirs):
+                    conflicts.append((task.task_id, other))
+        return conflicts, same
 
     def task_counts(self) -> dict[str, int]:
         """doc_id -> number of task rows extracted from it."""
@@ -422,7 +457,8 @@ class DocStore:
     def _roots(self) -> list[Path]:
         """Indexed roots, deepest first (cached until another run is recorded)."""
         latest = self.db.execute("SELECT MAX(id) FROM runs").fetchone()[0]
-        if getattr(self, "_roots_cache", (None,))[0] != latest:
+        cached = getattr(self, "_roots_cache", None)
+        if cached is None or cached[0] != latest:  # (a store no run was recorded in has latest None)
             roots = sorted((Path(r) for r in self.indexed_roots()), key=lambda r: -len(r.parts))
             self._roots_cache = (latest, roots)
         return self._roots_cache[1]
@@ -440,7 +476,8 @@ class DocStore:
     @staticmethod
     def _task(r) -> Task:
         return Task(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                    bool(r[11]), tuple(sorted(json.loads(r[12] or "[]"))))
+                    bool(r[11]), tuple(sorted(json.loads(r[19] or "[]"))), tuple(json.loads(r[12] or "[]")),
+                    result=r[13], group=r[14], status=r[15], status_text=r[16], reported=r[17], progress=r[18])
 
     def tasks(self, agency: str | None = None, due_before: str | None = None, due_after: str | None = None,
               doc_id: str | None = None) -> list[Task]:
@@ -448,8 +485,8 @@ class DocStore:
         collaborator (canonical name); ``due_before``/``due_after`` compare ISO dates with the deadline range."""
         sql, args = self._TASK_COLUMNS + " WHERE 1=1", []
         if agency:
-            sql += " AND (lead = ? OR collaborators LIKE ?)"
-            args += [agency, f'%"{agency}"%']
+            sql += " AND (lead = ? OR collaborators LIKE ? OR co_leads LIKE ?)"
+            args += [agency, f'%"{agency}"%', f'%"{agency}"%']
         if due_before:
             sql += " AND due_end IS NOT NULL AND due_end <= ?"
             args.append(due_before)
@@ -461,6 +498,25 @@ class DocStore:
             args.append(doc_id)
         sql += " ORDER BY COALESCE(due_end, '9999'), doc_id, start"
         return [self._task(r) for r in self.db.execute(sql, args)]
+
+    def latest_status(self, task_ids: Iterable[str]) -> dict[str, Task]:
+        """For each of these tasks that any report gives a status: the row carrying the latest status of
+        its assignment (itself, or a row of a later report stating the same assignment)."""
+        ids = list(dict.fromkeys(task_ids))
+        best: dict[str, tuple[str, str]] = {}  # task -> (reported, row id)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for task_id, other, reported in self.db.execute(
+                    "SELECT task_id, task_id, reported FROM tasks "
+                    f"WHERE status_text IS NOT NULL AND task_id IN ({marks}) UNION ALL "
+                    "SELECT s.task_id, s.other, k.reported FROM task_same s JOIN tasks k ON k.task_id = s.other "
+                    f"WHERE k.status_text IS NOT NULL AND s.task_id IN ({marks})", part + part):
+                key = (reported or "", other)
+                if task_id not in best or key > best[task_id]:
+                    best[task_id] = key
+        rows = {t.task_id: t for t in self.tasks_by_id(other for _, other in best.values())}
+        return {task_id: rows[other] for task_id, (_, other) in best.items() if other in rows}
 
     def tasks_by_id(self, task_ids: Iterable[str]) -> list[Task]:
         """These stored tasks (those that exist), with their conflict flags."""

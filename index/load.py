@@ -43,6 +43,7 @@ from index.files import (
 )
 from index.lang.normalize import normalize_text
 from index.metadata import extract_date, extract_issuer, guess_title, split_header
+from index.tables import flatten, markdown_tables, render_table
 
 __all__ = ["DEFAULT_LIMITS", "Document", "Limits", "LoadError", "LoadFailure", "iter_files", "load_path",
            "printable", "source_file", "source_of", "to_document"]
@@ -154,6 +155,7 @@ def _load_md(data: bytes, limits: Limits) -> Iterator[_Raw]:
             if key.strip() in ("title", "date", "issuer") and value:
                 setattr(raw, key.strip(), value)
         raw.text = text[match.end() :]
+    raw.text = markdown_tables(raw.text)
     heading = re.search(r"^#\s+(.+)$", raw.text, re.M)
     if heading and not raw.title:
         raw.title = heading.group(1).strip()
@@ -175,9 +177,28 @@ def _load_html(data: bytes, limits: Limits) -> Iterator[_Raw]:
     yield _Raw(page.text, title=page.title, date=page.date)
 
 
+def _docx_rows(table) -> list[list[str]]:
+    """A python-docx table's rows as cell texts: a cell merged across columns once, one merged down
+    several rows repeated in each, a table inside a cell flattened into it."""
+    rows = []
+    for row in table.rows:
+        cells, texts = [], []
+        for cell in row.cells:
+            if cells and cell._tc is cells[-1]._tc:
+                continue  # the same merged cell again, over the next grid column
+            cells.append(cell)
+            parts = []
+            for item in cell.iter_inner_content():
+                parts.append(item.text if hasattr(item, "text") else flatten(_docx_rows(item)))
+            texts.append("\n".join(parts))
+        rows.append(texts)
+    return rows
+
+
 def _load_docx(data: bytes, limits: Limits) -> Iterator[_Raw]:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
 
     try:
         document = docx.Document(io.BytesIO(unzip_within(data, limits.max_inflated_bytes)))
@@ -190,15 +211,7 @@ def _load_docx(data: bytes, limits: Limits) -> Iterator[_Raw]:
         if tag == "p":
             parts.append("".join(t.text or "" for t in child.iter() if t.tag.endswith("}t")))
         elif tag == "tbl":
-            for row in child.iter():
-                if row.tag.endswith("}tr"):
-                    cells = []
-                    for cell in row:
-                        if cell.tag.endswith("}tc"):
-                            cells.append(" ".join(
-                                t.text or "" for t in cell.iter() if t.tag.endswith("}t")
-                            ).strip())
-                    parts.append(" | ".join(c for c in cells if c))
+            parts.append(render_table(_docx_rows(Table(child, document._body))))
     props = document.core_properties
     raw = _Raw("\n".join(parts))
     raw.title = (props.title or "").strip() or None
@@ -228,7 +241,7 @@ def _load_pdf(data: bytes, limits: Limits) -> Iterator[_Raw]:
         raise LoadError("encrypted PDF (a password is needed to read it)") from None
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise LoadError(f"unreadable PDF (truncated or corrupt: {exc})") from None
-    raw = _Raw("\n\n".join(pages))
+    raw = _Raw("\n\n".join(_with_tables(data, pages)))
     if not raw.text.strip():
         raise LoadError("PDF has no text layer (scanned image?); run OCR first")
     if info is not None:
@@ -239,6 +252,51 @@ def _load_pdf(data: bytes, limits: Limits) -> Iterator[_Raw]:
             if match:
                 raw.date = "-".join(match.groups())
     yield raw
+
+
+def _page_with_tables(page) -> str | None:
+    """A pdfplumber page's text with its ruled tables rendered as rows, in reading order from the top;
+    None when the page has no table."""
+    tables = page.find_tables()
+    if not tables:
+        return None
+    boxes = [t.bbox for t in tables]
+
+    def outside(obj) -> bool:
+        x, y = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
+        return not any(x0 <= x <= x1 and top <= y <= bottom for x0, top, x1, bottom in boxes)
+
+    blocks = [(line["top"], line["text"]) for line in page.filter(outside).extract_text_lines()]
+    for table in tables:
+        # a line break inside a PDF cell is where the text wrapped, not a new paragraph
+        rows = [[" ".join((cell or "").split()) for cell in row] for row in table.extract()]
+        blocks.append((table.bbox[1], render_table(rows)))
+    return "\n".join(text for _, text in sorted(blocks, key=lambda b: b[0]))
+
+
+def _with_tables(data: bytes, pages: list[str]) -> list[str]:
+    """Pages holding ruled tables re-read with pdfplumber, so their tables come out as rows (pypdf runs a
+    table's cells together line by line); every other page keeps pypdf's text. A page pdfplumber cannot
+    read keeps pypdf's text too."""
+    try:
+        import pdfplumber
+    except ImportError:  # an installation without it still reads the text
+        return pages
+    out = list(pages)
+    try:
+        with pdfplumber.open(io.BytesIO(data)) as pdf:
+            for number, page in enumerate(pdf.pages[: len(pages)]):
+                try:
+                    text = _page_with_tables(page)
+                except Exception:  # one odd page: keep what pypdf read
+                    log.debug("pdfplumber could not read page %d", number + 1, exc_info=True)
+                    continue
+                if text is not None:
+                    out[number] = text
+                page.close()
+    except Exception:
+        log.debug("pdfplumber could not open the PDF; pypdf's text is kept", exc_info=True)
+    return out
 
 
 def _load_jsonl(handle: BinaryIO, name: str, limits: Limits) -> Iterator[_Raw | LoadFailure]:

@@ -24,8 +24,10 @@ from datetime import date, timedelta
 from index.lang.facts import ASSIGNERS, COLLECTIVE, Mention, find_agencies, find_deadlines, urgency
 from index.lang.sentences import sentence_spans
 from index.lang.vietnamese import canonical_dates, fold, words
+from index.table_tasks import TableTask, assignment_tables, open_ended, table_rows, year_range
 
-EXTRACTOR_VERSION = "5"  # 5: topic terms and conflict flags stored with the rows
+#: 5: topic terms and conflict flags stored with the rows; 6: assignment tables, status, several leads
+EXTRACTOR_VERSION = "6"
 
 _ACTION = re.compile(
     r"\b(chủ trì|phối hợp|trình|triển khai|hoàn thành|xây dựng|nghiên cứu|khẩn trương|chỉ đạo|đưa|bảo đảm|"
@@ -37,7 +39,8 @@ _REPORTED = re.compile(r"\b(đã|đang|vừa)\b", re.I)
 #: What makes a clause an assignment rather than a report: an assigning verb, a duty, a modal or
 #: urgency, leading ("chủ trì") a task, or a completion deadline.
 _FRAME = re.compile(
-    r"(?<!\w)(?:giao(?:\s+cho)?|yêu cầu|đề nghị|(?<!sự )(?<!Sự )chỉ đạo(?!\s+của)|có trách nhiệm|chịu trách nhiệm|"
+    r"(?<!\w)(?:giao(?:\s+cho)?|yêu cầu|đề nghị|(?<!sự )(?<!Sự )(?<!Ban )(?<!ban )chỉ đạo(?!\s+của)|"
+    r"có trách nhiệm|chịu trách nhiệm|"
     r"phải|khẩn trương|sớm|nghiên cứu|(?<!chương )(?<!quá )(?<!lộ )(?<!công )(?<!đệ )trình|tham mưu|chủ trì,|"
     r"chủ trì\s+(?:xây dựng|hoàn thành|triển khai|thực hiện|tổ chức)|hoàn thành|nhanh chóng|quyết liệt|"
     r"đẩy nhanh|khẩn cấp|ngay|báo cáo\s+(?:trước|trong|chậm nhất)|trước ngày|chậm nhất|hạn chót|"
@@ -76,12 +79,28 @@ class Task:
     end: int
     urgent: bool = False
     conflicts: tuple[str, ...] = field(default=())
+    #: further leads of a row that names several ("VTV, VOV, TTXVN"): ``lead`` is the first
+    co_leads: tuple[str, ...] = field(default=())
+    #: from assignment tables: the expected result, the group heading row ("II Thể chế") above the row
+    result: str | None = None
+    group: str | None = None
+    #: from progress reports: ``done`` / ``in_progress`` / ``late``, as written, the report's date, and
+    #: what the report says has been done
+    status: str | None = None
+    status_text: str | None = None
+    reported: str | None = None
+    progress: str | None = None
+
+    @property
+    def leads(self) -> tuple[str, ...]:
+        """Every lead of the row."""
+        return (self.lead, *self.co_leads)
 
     def to_dict(self) -> dict:
         """JSON form."""
         data = asdict(self)
-        data["collaborators"] = list(self.collaborators)
-        data["conflicts"] = list(self.conflicts)
+        for key in ("collaborators", "conflicts", "co_leads"):
+            data[key] = list(data[key])
         return data
 
 
@@ -145,9 +164,14 @@ def _bodies(mentions: list[Mention]) -> list[Mention]:
     return [m for m in mentions if m.canonical not in ASSIGNERS and m.canonical not in COLLECTIVE]
 
 
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
+
+
 def _roles(unit: str, offset: int, inherited: list[Mention]) -> tuple[Mention | None, list[Mention]]:
-    """(lead, collaborators) of one sentence or list item."""
-    mentions = _bodies(find_agencies(unit))
+    """(lead, collaborators) of one sentence or list item. Bodies named inside a quotation (the title of
+    a task being discussed, a passage proposed for a draft) are not the clause's own roles."""
+    quoted = [m.span() for m in _QUOTED.finditer(unit)]
+    mentions = [m for m in _bodies(find_agencies(unit)) if not any(a <= m.start < b for a, b in quoted)]
     if not mentions:
         return (inherited[0] if inherited else None), []
     lead = None
@@ -160,8 +184,10 @@ def _roles(unit: str, offset: int, inherited: list[Mention]) -> tuple[Mention | 
         if after.lstrip(" ,").startswith("chủ trì"):
             lead = m
             break
-        # "Thủ tướng giao Bộ X ...", but not "Bộ Y chỉ đạo Tập đoàn Z": then Bộ Y leads.
-        if _GIVE.search(before) and not _bodies(find_agencies(before)):
+        # "Thủ tướng giao Bộ X ...", "Bộ Y đề nghị Bộ X ...": X acts; but not "Bộ Y chỉ đạo Tập đoàn Z",
+        # where Bộ Y leads.
+        give = _GIVE.search(before)
+        if give and (not _bodies(find_agencies(before)) or not give.group(0).lower().startswith("chỉ đạo")):
             lead = m
             break
     give = re.search(r"\b(?:giao(?:\s+cho)?|yêu cầu|đề nghị)\s+(\S+)", unit, re.I)
@@ -215,7 +241,8 @@ def _task_phrase(unit: str, lead: Mention | None, collaborators: list[Mention], 
 # ------------------------------------------------------------------------------ extraction
 
 def extract_tasks(doc_id: str, text: str, date_iso: str | None = None) -> list[Task]:
-    """Every assignment in a document, in reading order.
+    """Every assignment in a document, in reading order: the rows of its assignment tables and the
+    assignments written in prose (around the tables, and inside the cells of other tables).
 
     Example:
         >>> text = "Cơ sở dữ liệu ngành Y tế do Bộ Y tế chủ trì, hoàn thành trong quý 3/2026."
@@ -223,9 +250,54 @@ def extract_tasks(doc_id: str, text: str, date_iso: str | None = None) -> list[T
         [('Bộ Y tế', '2026-09-30')]
     """
     year = document_year(text, date_iso)
+    found: list[Task] = []
+    prose: list[tuple[int, int]] = []
+    at = 0
+    for table, columns in assignment_tables(text):
+        prose.append((at, table.start))
+        at = table.end
+        if columns is None:
+            prose += [(c.start, c.end) for row in (table.header, *table.rows) for c in row.cells if c.text]
+            continue
+        found += [_row_task(doc_id, text, item, year, date_iso) for item in table_rows(table, columns)]
+    prose.append((at, len(text)))
+    for start, end in prose:
+        if end > start:
+            found += _prose_tasks(doc_id, text, start, end, year)
+    found.sort(key=lambda t: t.start)
+    return [replace(t, task_id=f"{doc_id}-t{i:03d}") for i, t in enumerate(found)]
+
+
+#: A task cell is quoted up to this many characters (the row it cites holds all of it).
+_TASK_CHARS = 300
+
+
+def _row_task(doc_id: str, text: str, item: TableTask, year: int | None, date_iso: str | None) -> Task:
+    """A task table row from one row of an assignment table."""
+    deadline_text = item.deadline.text if item.deadline else None
+    if deadline_text is None:  # no deadline column, or an empty cell: a date written in the task itself
+        written = find_deadlines(item.task)
+        deadline_text = written[0].value if written else None
+    due: tuple[str | None, str | None] = (None, None)
+    if deadline_text and not open_ended(deadline_text):
+        due = normalize_deadline(deadline_text, year)
+        if due == (None, None):
+            due = year_range(deadline_text)
+    task = item.task if len(item.task) <= _TASK_CHARS else item.task[: _TASK_CHARS - 1] + "…"
+    return Task(
+        task_id="", doc_id=doc_id, lead=item.leads[0], collaborators=item.partners, task=task.rstrip(" ."),
+        deadline_text=deadline_text, due_start=due[0], due_end=due[1],
+        sentence=text[item.row.start : item.row.end], start=item.row.start, end=item.row.end,
+        co_leads=item.leads[1:], result=item.result, group=item.group, status=item.status,
+        status_text=item.status_text, reported=date_iso if item.status_text else None, progress=item.progress,
+    )
+
+
+def _prose_tasks(doc_id: str, text: str, begin: int, finish: int, year: int | None) -> list[Task]:
+    """Assignments written in sentences, between ``begin`` and ``finish``."""
     tasks: list[Task] = []
     assigning: set[int] = set()  # sentences whose first item is an assignment
-    for start, end, sentence_start in sentence_spans(text, 0, len(text), clauses=True):
+    for start, end, sentence_start in sentence_spans(text, begin, finish, clauses=True):
         unit = text[start:end]
         inherited: list[Mention] = []
         if sentence_start < start and sentence_start in assigning:
@@ -251,7 +323,7 @@ def extract_tasks(doc_id: str, text: str, date_iso: str | None = None) -> list[T
         if sentence_start == start or sentence_start in assigning:
             assigning.add(sentence_start)
         tasks.append(Task(
-            task_id=f"{doc_id}-t{len(tasks):03d}", doc_id=doc_id, lead=lead.canonical,
+            task_id="", doc_id=doc_id, lead=lead.canonical,
             collaborators=tuple(dict.fromkeys(m.canonical for m in collaborators)),
             task=_task_phrase(unit, lead if own else None, collaborators, deadline),
             deadline_text=deadline.value if deadline else urgency(unit),
@@ -270,8 +342,12 @@ def topic_terms(task: Task) -> set[str]:
     return {fold(w) for w in words(task.task) if len(w) > 1}
 
 
-def _similar(ta: set[str], tb: set[str]) -> bool:
+def similar_terms(ta: set[str], tb: set[str]) -> bool:
+    """Two rows' :func:`topic_terms` close enough for one assignment."""
     return bool(ta and tb) and len(ta & tb) / len(ta | tb) >= SAME_ASSIGNMENT
+
+
+_similar = similar_terms
 
 
 def same_assignment(a: Task, b: Task) -> bool:

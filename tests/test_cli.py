@@ -112,3 +112,18 @@ def test_tasks_table_filters_and_exports(tmp_path, models_dir, sample_dir):
 
     bad = chidao(tmp_path, models_dir, "tasks", "--due-before", "quý 3")
     assert bad.returncode == 3 and "not a date" in bad.stderr
+
+    reports = tmp_path / "reports"  # a progress report with an assignment table
+    reports.mkdir()
+    (reports / "bao-cao.md").write_text(
+        "Hà Nội, ngày 10 tháng 10 năm 2025\n\n| TT | Nhiệm vụ | Cơ quan chủ trì | Thời hạn | Tiến độ |\n"
+        "|---|---|---|---|---|\n"
+        "| 1 | Xây dựng cơ sở dữ liệu văn bằng | Bộ Giáo dục và Đào tạo | Tháng 3/2025 | Đang thực hiện |\n"
+        "| 2 | Xây dựng kho dữ liệu y tế | Bộ Y tế | Tháng 12/2025 | Đã hoàn thành |\n", encoding="utf-8")
+    assert chidao(tmp_path, models_dir, "index", "-q", str(reports)).returncode == 0
+    late = json.loads(chidao(tmp_path, models_dir, "tasks", "--status", "chậm", "--format", "json").stdout)
+    assert [(r["lead"], r["status"], r["status_text"], r["reported"]) for r in late] == [
+        ("Bộ Giáo dục và Đào tạo", "late", "Đang thực hiện", "2025-10-10")]
+    text = chidao(tmp_path, models_dir, "tasks", "--status", "done").stdout
+    assert "Bộ Y tế" in text and "tiến độ: đã hoàn thành" in text
+    assert chidao(tmp_path, models_dir, "tasks", "--status", "mai").returncode == 3

@@ -18,7 +18,7 @@ AGENCIES_FILE = Path(__file__).with_name("data") / "agencies.tsv"
 
 
 #: Who assigns rather than who is assigned, in directive language.
-ASSIGNERS = frozenset({"Thủ tướng Chính phủ", "Chính phủ", "Ban Chỉ đạo"})
+ASSIGNERS = frozenset({"Thủ tướng Chính phủ", "Chính phủ", "Ban Chỉ đạo", "Quốc hội", "Bộ Chính trị", "Ban Bí thư"})
 #: Collective addressees: naming them does not single out one body.
 COLLECTIVE = frozenset({"Các bộ, ngành", "Các địa phương"})
 

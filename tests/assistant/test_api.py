@@ -106,6 +106,8 @@ def test_bad_requests_get_clear_4xx(client):
     assert r.status_code == 422 and "role" in json.dumps(r.json())
     r = client.get("/api/tasks", params={"due_before": "someday"})
     assert r.status_code == 400
+    r = client.get("/api/tasks", params={"status": "someday"})
+    assert r.status_code == 400 and "not a status" in r.text
     # the server keeps serving after all of that
     assert client.post("/api/ask", json={"question": QUESTION}).status_code == 200
 
@@ -127,6 +129,8 @@ def test_documents_and_tasks(client, web):
     due = client.get("/api/tasks", params={"due_before": "2026-06-30"}).json()
     assert 0 < len(due) < len(every)
     assert all(t["due_end"] and t["due_end"] <= "2026-06-30" for t in due)
+    assert client.get("/api/tasks", params={"status": "done"}).json() == []  # press reports give no progress
+    assert {"status", "status_text", "reported", "result", "group", "progress"} <= set(every[0])
 
 
 def test_feedback_is_stored_and_exported_for_admins_only(client, web):
