@@ -113,12 +113,26 @@ def _format_answer(answer, with_text: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _stream_answer(assistant, question: str) -> int:
+def _doc_filter(args: argparse.Namespace):
+    from assistant.tasktable import doc_filter
+
+    return doc_filter(args.type, args.issuer, args.number, args.since, args.until)
+
+
+def _add_doc_filter(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--type", help="only documents of this type (Thông báo, Chỉ thị, Nghị quyết, Công văn, ...)")
+    p.add_argument("--issuer", help="only documents issued by this body or a body under it (any alias)")
+    p.add_argument("--number", help="only the document with this number and symbol, e.g. 447/TB-VPCP")
+    p.add_argument("--since", help="only documents dated on or after (YYYY-MM-DD or dd/mm/yyyy)")
+    p.add_argument("--until", help="only documents dated on or before")
+
+
+def _stream_answer(assistant, question: str, scope=None) -> int:
     """Print a model's words as they come, then the sources of the checked answer; when the words
     failed the check, say so and print the answer that replaces them."""
     live = getattr(assistant.answerer, "streams", False)
     shown = False
-    for item in assistant.answerer.stream(question, []):
+    for item in assistant.answerer.stream(question, [], scope):
         if isinstance(item, str):
             if live:
                 sys.stdout.write(item)
@@ -138,13 +152,15 @@ def _cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.backend:
         settings = settings.model_copy(update={"answer_backend": args.backend})
+    where = _doc_filter(args)  # a bad date fails here, before the model loads
     assistant = build(settings)
     try:
+        scope = assistant.docstore.select_docs(where) if where else None
         if args.question and args.json:
-            print(json.dumps(assistant.ask(args.question).to_dict(), ensure_ascii=False, indent=2))
+            print(json.dumps(assistant.ask(args.question, scope=scope).to_dict(), ensure_ascii=False, indent=2))
             return EXIT_OK
         if args.question:
-            return _stream_answer(assistant, args.question)
+            return _stream_answer(assistant, args.question, scope)
         # Batch mode: one question per line on stdin (or a JSON object with "q"/"question" and "history").
         for line in sys.stdin:
             line = line.strip()
@@ -159,7 +175,7 @@ def _cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
                 except ValueError:
                     print(json.dumps({"question": line, "error": "invalid JSON line"}, ensure_ascii=False))
                     continue
-            print(json.dumps(assistant.ask(question, history).to_dict(), ensure_ascii=False), flush=True)
+            print(json.dumps(assistant.ask(question, history, scope).to_dict(), ensure_ascii=False), flush=True)
     finally:
         assistant.close()
     return EXIT_OK
@@ -252,7 +268,7 @@ def _cmd_tasks(settings: Settings, args: argparse.Namespace) -> int:
     docstore = DocStore(settings.docstore_path)  # the table needs no model: open the store alone
     try:
         table = tasktable.rows(tasktable.select(docstore, args.agency, args.due_before, args.due_after, args.doc,
-                                                args.status), docstore)
+                                                args.status, _doc_filter(args), args.with_history), docstore)
     finally:
         docstore.close()
     if args.format == "xlsx":
@@ -358,6 +374,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="?")
     p.add_argument("--json", action="store_true", help="the answer as JSON")
     p.add_argument("--backend", choices=["extractive", "llm"], help="override CHIDAO_ANSWER_BACKEND")
+    _add_doc_filter(p)
     p.set_defaults(func=_cmd_ask)
 
     p = sub.add_parser("eval", help="run a test set (JSONL) and/or SQuAD-format sets and report accuracy, "
@@ -386,6 +403,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", help="a document id, or part of its file name or title")
     p.add_argument("--status", help="after the latest progress report: done / in_progress / late "
                                     "(or hoàn thành / đang thực hiện / chậm)")
+    _add_doc_filter(p)
+    p.add_argument("--with-history", action="store_true",
+                   help="also the rows a newer document replaced or restated (marked); default: what is in force")
     p.add_argument("--format", choices=["table", "csv", "json", "xlsx"], default="table")
     p.add_argument("-o", "--output", help="write to this file (xlsx default: nhiem-vu.xlsx)")
     p.set_defaults(func=_cmd_tasks)

@@ -22,6 +22,7 @@ import gradio as gr  # noqa: E402
 from assistant import render  # noqa: E402
 from assistant.service import MAX_COMMENT_CHARS, Service  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
+from index.header import TYPES  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,13 @@ class ChatHandlers:
         self.service = service
         self.channel = channel
 
-    def submit(self, question: str, session: dict | None, request: gr.Request):
-        """Stream one turn: the question, a pending message, then the rendered answer and its sources."""
+    def submit(self, question: str, session: dict | None, doc_type: str | None = None, issuer: str | None = None,
+               number: str | None = None, since: str | None = None, until: str | None = None,
+               request: gr.Request = None):
+        """Stream one turn: the question, a pending message, then the rendered answer and its sources (from the
+        documents whose official header passes the filters, when any is set)."""
+        from assistant.tasktable import doc_filter
+
         session = session or new_session()
         messages = session["messages"] = list(session.get("messages") or [])
         question = (question or "").strip()
@@ -122,7 +128,8 @@ class ChatHandlers:
         yield messages, "", gr.skip(), session, gr.skip()
         text, answer = "", None
         try:
-            for item in self.service.stream(question, session["history"]):
+            where = doc_filter(doc_type, issuer, number, since, until)
+            for item in self.service.stream(question, session["history"], where):
                 if isinstance(item, str):
                     if self.service.streams:
                         text += item
@@ -221,6 +228,18 @@ def _chat(service: Service, channel: str, compact: bool):
             if examples:
                 gr.Examples(examples=[[e] for e in examples], inputs=[question], label="Câu hỏi mẫu",
                             examples_per_page=6)
+            filters = []
+            if not compact:
+                with gr.Accordion("Chỉ hỏi trong một số văn bản", open=False, elem_id="chidao-filters"):
+                    with gr.Row():
+                        filters = [
+                            gr.Dropdown([""] + sorted(TYPES), value="", label="Loại văn bản", elem_id="chidao-f-type"),
+                            gr.Textbox(label="Cơ quan ban hành", placeholder="Văn phòng Chính phủ…",
+                                       elem_id="chidao-f-issuer"),
+                            gr.Textbox(label="Số hiệu", placeholder="447/TB-VPCP", elem_id="chidao-f-number"),
+                            gr.Textbox(label="Từ ngày", placeholder="01/01/2026", elem_id="chidao-f-since"),
+                            gr.Textbox(label="Đến ngày", placeholder="31/12/2026", elem_id="chidao-f-until"),
+                        ]
             with gr.Accordion("Góp ý về câu trả lời", open=not compact):
                 comment = gr.Textbox(elem_id="chidao-comment", show_label=False, lines=2, max_length=MAX_COMMENT_CHARS,
                                      placeholder="Góp ý (không bắt buộc): câu trả lời đúng là gì, sai ở đâu…")
@@ -232,7 +251,7 @@ def _chat(service: Service, channel: str, compact: bool):
 
     outputs = [chat, question, sources, session, copy_text]
     for trigger in (question.submit, send.click):
-        trigger(handlers.submit, [question, session], outputs, api_visibility="private",
+        trigger(handlers.submit, [question, session, *filters], outputs, api_visibility="private",
                 show_progress="hidden")
     new.click(handlers.new_chat, [session], outputs, api_visibility="private")
     chat.clear(handlers.new_chat, [session], outputs, api_visibility="private")
@@ -308,6 +327,12 @@ def _tasks_tab(service: Service):
         status = gr.Dropdown(STATUS_CHOICES, value="", label="Tiến độ (theo báo cáo mới nhất)",
                              elem_id="chidao-tasks-status")
     with gr.Row():
+        doc_type = gr.Dropdown([""] + sorted(TYPES), value="", label="Loại văn bản", elem_id="chidao-tasks-type")
+        issuer = gr.Textbox(label="Cơ quan ban hành", placeholder="Văn phòng Chính phủ…")
+        number = gr.Textbox(label="Số hiệu văn bản", placeholder="447/TB-VPCP")
+        since = gr.Textbox(label="Văn bản từ ngày", placeholder="01/01/2026")
+        until = gr.Textbox(label="Văn bản đến ngày", placeholder="31/12/2026")
+    with gr.Row():
         apply = gr.Button("Lọc", variant="primary", elem_id="chidao-tasks-filter")
         csv_button = gr.Button("Xuất CSV", size="sm")
         xlsx_button = gr.Button("Xuất Excel", size="sm")
@@ -317,23 +342,25 @@ def _tasks_tab(service: Service):
                          column_widths=["12%", "12%", "28%", "10%", "8%", "9%", "9%", "12%"])
     export = gr.File(label="Tệp xuất", interactive=False, visible=False)
 
-    def select(a, af, bf, d, st):
+    def select(a, af, bf, d, st, ty, iss, num, fr, to):
+        from assistant.tasktable import doc_filter
+
         try:
-            return service.tasks(a, bf, af, d, st), ""
+            return service.tasks(a, bf, af, d, st, doc_filter(ty, iss, num, fr, to)), ""
         except ValueError as exc:
             return None, f"⚠ {render.esc(str(exc))}"
 
-    def show(a, af, bf, d, st):
-        found, error = select(a, af, bf, d, st)
+    def show(*values):
+        found, error = select(*values)
         if found is None:
             return gr.skip(), error, gr.skip()
         data = [[r["lead"], r["collaborators"], r["task"], r["deadline_text"], r["due_end"], r["conflict"],
-                 _status_cell(r), r["title"][:80]] for r in found]
+                 _status_cell(r), r["document"][:80]] for r in found]
         return data, f"{len(found)} nhiệm vụ.", tasktable.timeline(found)
 
     def export_tasks(kind: str):
-        def run(a, af, bf, d, st):
-            found, error = select(a, af, bf, d, st)
+        def run(*values):
+            found, error = select(*values)
             if found is None:
                 raise gr.Error(error)
             path = Path(tempfile.mkdtemp(prefix="chidao-tasks-")) / f"nhiem-vu.{kind}"
@@ -344,11 +371,13 @@ def _tasks_tab(service: Service):
             return gr.update(value=str(path), visible=True)
         return run
 
-    inputs, outputs = [agency, after, before, doc, status], [table, message, chart]
+    inputs = [agency, after, before, doc, status, doc_type, issuer, number, since, until]
+    outputs = [table, message, chart]
     apply.click(show, inputs, outputs, api_visibility="private")
-    for box in (agency, after, before, doc):
+    for box in (agency, after, before, doc, issuer, number, since, until):
         box.submit(show, inputs, outputs, api_visibility="private")
-    status.change(show, inputs, outputs, api_visibility="private")
+    for choice in (status, doc_type):
+        choice.change(show, inputs, outputs, api_visibility="private")
     csv_button.click(export_tasks("csv"), inputs, export, api_visibility="private")
     xlsx_button.click(export_tasks("xlsx"), inputs, export, api_visibility="private")
     return show, inputs, outputs

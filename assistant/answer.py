@@ -19,9 +19,11 @@ REFUSAL = "Không tìm thấy thông tin này trong các văn bản đã nạp."
 class Answerer(Protocol):
     """What every answering backend offers (``extractive``, ``llm``)."""
 
-    def answer(self, question: str, history: list[dict] | None = None) -> Answer: ...
+    def answer(self, question: str, history: list[dict] | None = None,
+               scope: frozenset[str] | None = None) -> Answer: ...
 
-    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]: ...
+    def stream(self, question: str, history: list[dict] | None = None,
+               scope: frozenset[str] | None = None) -> Iterator[str | Answer]: ...
 
 
 @dataclass

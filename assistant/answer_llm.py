@@ -19,7 +19,6 @@ from assistant.citations import markers
 from assistant.compose import citations_for, conflicts, refusal
 from assistant.extractive import ExtractiveAnswerer
 from assistant.prompts import load_prompt
-from assistant.question import analyse
 from assistant.settings import Settings
 from assistant.units import Unit
 from index.lang.facts import find_agencies
@@ -110,9 +109,9 @@ class LLMAnswerer:
             self.server.close()
             self.server = None
 
-    def _context(self, question: str, history: list[dict]):
-        q = analyse(question, history)
-        hits = self.extractive.retriever.search(q.query, k=self.extractive.k)
+    def _context(self, question: str, history: list[dict], scope: frozenset[str] | None = None):
+        q = self.extractive.analyse(question, history, scope)
+        hits = self.extractive.retriever.search(q.query, k=self.extractive.k, scope=q.scope)
         units = self.extractive.ranked(q, hits)[: self.passages]
         # Reading order inside each document reads better than score order.
         units.sort(key=lambda u: (u.doc_id, u.start))
@@ -120,10 +119,11 @@ class LLMAnswerer:
                  f"{u.text}" for i, u in enumerate(units, start=1)]
         return q, hits, units, self.prompt.render(question=q.query, passages="\n".join(lines))
 
-    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: list[dict] | None = None,
+               scope: frozenset[str] | None = None) -> Iterator[str | Answer]:
         """Yield the model's text as it arrives, then the checked :class:`Answer` as the last item."""
         started = time.perf_counter()
-        q, hits, units, prompt = self._context(question, history or [])
+        q, hits, units, prompt = self._context(question, history or [], scope)
         parts: list[str] = []
         try:
             for chunk in self.chat.stream(prompt):
@@ -142,10 +142,11 @@ class LLMAnswerer:
         answer.elapsed_ms = (time.perf_counter() - started) * 1000
         yield answer
 
-    def answer(self, question: str, history: list[dict] | None = None) -> Answer:
+    def answer(self, question: str, history: list[dict] | None = None,
+               scope: frozenset[str] | None = None) -> Answer:
         """The checked answer (streams internally)."""
         final = None
-        for item in self.stream(question, history):
+        for item in self.stream(question, history, scope):
             if isinstance(item, Answer):
                 final = item
         assert final is not None

@@ -36,6 +36,17 @@ class Turn(BaseModel):
 class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, examples=["Ai chủ trì Đề án 06?"])
     history: list[Turn] = Field(default_factory=list, max_length=50)
+    # answer only from the documents whose official header matches (each optional)
+    doc_type: str | None = Field(default=None, max_length=60, examples=["Thông báo"])
+    issuer: str | None = Field(default=None, max_length=200, examples=["Văn phòng Chính phủ"])
+    number: str | None = Field(default=None, max_length=80, examples=["447/TB-VPCP"])
+    since: str | None = Field(default=None, max_length=20, description="document date from (YYYY-MM-DD or dd/mm/yyyy)")
+    until: str | None = Field(default=None, max_length=20, description="document date to")
+
+    def where(self):
+        from assistant.tasktable import doc_filter
+
+        return doc_filter(self.doc_type, self.issuer, self.number, self.since, self.until)
 
 
 class CitationIn(BaseModel):
@@ -133,16 +144,17 @@ def create_api(service: Service) -> FastAPI:
         if not service.is_admin(request.headers, request.headers.get("x-admin-password")):
             raise HTTPException(403, "admin only: send the admin password in the X-Admin-Password header")
 
-    def answer_or_400(question: str, history: list[Turn]) -> Answer:
+    def answer_or_400(body: AskRequest) -> Answer:
         try:
-            return service.ask(question, [t.model_dump() for t in history])
+            return service.ask(body.question, [t.model_dump() for t in body.history], body.where())
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
 
     @app.post("/api/ask", dependencies=[Depends(token)], tags=["hỏi đáp"])
     def ask(body: AskRequest) -> dict:
-        """Answer a question: the JSON of `chidao ask --json` (answer, refused, citations, conflicts)."""
-        return answer_or_400(body.question, body.history).to_dict()
+        """Answer a question: the JSON of `chidao ask --json` (answer, refused, citations, conflicts);
+        `doc_type`, `issuer`, `number`, `since`, `until` keep it to the documents whose header matches."""
+        return answer_or_400(body).to_dict()
 
     @app.post("/api/ask/stream", dependencies=[Depends(token)], tags=["hỏi đáp"],
               response_class=StreamingResponse)
@@ -151,7 +163,7 @@ def create_api(service: Service) -> FastAPI:
         text so far), then one `answer` event carries the checked answer (the /api/ask JSON)."""
         history = [t.model_dump() for t in body.history]
         try:
-            items = service.stream(body.question, history)
+            items = service.stream(body.question, history, body.where())
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
 
@@ -207,11 +219,19 @@ def create_api(service: Service) -> FastAPI:
               due_before: str | None = Query(None, description="YYYY-MM-DD or dd/mm/yyyy"),
               due_after: str | None = Query(None, description="YYYY-MM-DD or dd/mm/yyyy"),
               doc: str | None = Query(None, description="document id, or part of its file name or title"),
-              status: str | None = Query(None, description="done / in_progress / late, after the latest report")
-              ) -> list[dict]:
+              status: str | None = Query(None, description="done / in_progress / late, after the latest report"),
+              doc_type: str | None = Query(None, description="the document's type (Thông báo, Chỉ thị, ...)"),
+              issuer: str | None = Query(None, description="the issuing body or its parent, any alias"),
+              number: str | None = Query(None, description="the document's number, e.g. 447/TB-VPCP"),
+              since: str | None = Query(None, description="document date from"),
+              until: str | None = Query(None, description="document date to"),
+              with_history: bool = Query(False, description="also rows a newer document superseded")) -> list[dict]:
         """The task table with the filters of `chidao tasks`."""
+        from assistant.tasktable import doc_filter
+
         try:
-            return service.tasks(agency, due_before, due_after, doc, status)
+            return service.tasks(agency, due_before, due_after, doc, status,
+                                 doc_filter(doc_type, issuer, number, since, until), with_history)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
 

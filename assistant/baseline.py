@@ -52,10 +52,12 @@ class BaselineRetriever:
             ((f"baseline:{p.metadata['doc_id']}:{p.metadata['start_index']}", "", p.page_content) for p in pieces),
             "baseline") if pieces else None
 
-    def search(self, query: str, k: int = 4) -> list[Hit]:
-        """Always the top 4, whatever ``k`` (that is the baseline)."""
+    def search(self, query: str, k: int = 4, scope: frozenset[str] | None = None) -> list[Hit]:
+        """Always the top 4, whatever ``k`` (that is the baseline); ``scope``: of these documents only."""
         hits = []
-        found = self.store.similarity_search_with_score(query, k=self.top_k)
+        found = self.store.similarity_search_with_score(query, k=self.top_k if scope is None else self.top_k * 25)
+        if scope is not None:
+            found = [(doc, distance) for doc, distance in found if doc.metadata["doc_id"] in scope][: self.top_k]
         lexical = dict(self.lexical.search(query, 30)) if self.lexical is not None else {}
         for rank, (doc, distance) in enumerate(found):
             document = self.documents[doc.metadata["doc_id"]]

@@ -83,14 +83,15 @@ class Assistant:
             return LLMAnswerer(chat, extractive, self.settings.prompts_dir, server=server)
         raise ValueError(f"unknown answer backend {self.settings.answer_backend!r}; use 'extractive' or 'llm'")
 
-    def ask(self, question: str, history: list[dict] | None = None):
-        """Answer a question in the context of ``history`` (``[{"role", "content"}, ...]``).
+    def ask(self, question: str, history: list[dict] | None = None, scope: frozenset[str] | None = None):
+        """Answer a question in the context of ``history`` (``[{"role", "content"}, ...]``), from the
+        ``scope`` documents only when given.
 
         Example:
             >>> answer = assistant.ask("Ai chủ trì Cơ sở dữ liệu ngành Y tế, hạn khi nào?")  # doctest: +SKIP
             >>> answer.text, [c.quote for c in answer.citations]  # doctest: +SKIP
         """
-        return self.answerer.answer(question, history or [])
+        return self.answerer.answer(question, history or [], scope)
 
     def close(self) -> None:
         """Release the document store (and a local LLM server, if one was started)."""

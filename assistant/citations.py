@@ -58,5 +58,5 @@ def verify(citation: Citation, docstore: DocStore) -> bool:
 def cite(docstore: DocStore, n: int, document, start: int, end: int, score: float, chunk_id: str = "") -> Citation:
     """The one way a citation is made: the quote is the document's own text at ``start:end``, the source
     is shown as the outside world may see it (:meth:`DocStore.public_source`)."""
-    return Citation(n, document.doc_id, document.title, docstore.public_source(document.source), document.date,
+    return Citation(n, document.doc_id, document.label, docstore.public_source(document.source), document.date,
                     document.text[start:end], start, end, score, chunk_id)

@@ -135,6 +135,24 @@ def conflicts(units: list[Unit], number: dict[int, int]) -> list[dict]:
     return out
 
 
+def in_force_note(conflict: dict, citations: list[Citation], pairs: dict[tuple[str, str], str],
+                  docstore: DocStore) -> dict:
+    """A conflict between a document and one that supersedes it is not a disagreement between equals: the
+    newer value is current, the older one history. Returns the conflict with ``in_force`` (the citation
+    number of the current value) and its ``note``; a conflict between equals is returned as it was."""
+    doc_of = {c.n: c.doc_id for c in citations}
+    values = [v for v in conflict["values"] if v["citation"] in doc_of]
+    for current in values:
+        rest = [v for v in values if v is not current]
+        if rest and all((doc_of[current["citation"]], doc_of[v["citation"]]) in pairs for v in rest):
+            label = {c.n: c.title for c in citations}
+            older = "; ".join(f"{label[v['citation']]} ghi {v['value']} [{v['citation']}]" for v in rest)
+            note = (f"Lưu ý: {conflict['label']} hiện hành là {current['value']} [{current['citation']}] theo "
+                    f"{label[current['citation']]}; văn bản cũ hơn: {older}.")
+            return {**conflict, "in_force": current["citation"], "note": note}
+    return conflict
+
+
 def citations_for(units: list[Unit], docstore: DocStore) -> tuple[list[Citation], dict[int, int]]:
     """Numbered, verified citations of ``units`` (a quote that fails verification is dropped)."""
     citations: list[Citation] = []
@@ -157,11 +175,20 @@ def compose(question: str, readings: list[Reading], docstore: DocStore) -> Answe
                 units.append(unit)
     if not units:
         return None
+    pairs = docstore.in_force_over({u.doc_id for u in units})
+    if pairs:  # what is in force first: the lead speaks for it, older documents follow
+        def older(u: Unit) -> bool:
+            return any((v.doc_id, u.doc_id) in pairs for v in units)
+
+        units.sort(key=older)
+        readings = [replace(r, units=sorted(r.units, key=older)) for r in readings]
     citations, number = citations_for(units, docstore)
     if not citations:
         return None
     index_of = {u.key: i for i, u in enumerate(units)}
     found = conflicts(units, number)
+    if pairs:
+        found = [in_force_note(c, citations, pairs, docstore) for c in found]
     leads = []
     for reading in readings:
         if not reading.units:
@@ -179,6 +206,9 @@ def compose(question: str, readings: list[Reading], docstore: DocStore) -> Answe
         head.append(lead[:1].upper() + lead[1:] + ".")
     notes = []
     for conflict in found:
+        if conflict.get("note"):
+            notes.append(conflict["note"])
+            continue
         values = "; ".join(f"{v['value']} [{v['citation']}]" for v in conflict["values"])
         notes.append(f"Lưu ý: các nguồn ghi khác nhau về {conflict['label']}: {values}.")
     quoted = [i for i in range(len(units)) if i in number]

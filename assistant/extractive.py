@@ -22,6 +22,7 @@ from assistant.reader import Reader, decide, default_reader
 from assistant.retrieve import Hit
 from assistant.units import Featurizer, QuestionView, Unit, candidates
 from index.docstore import DocStore
+from index.header import NUMBER, REFERENCE_PHRASE
 from index.lang.vietnamese import fold, has_marks, words
 
 log = logging.getLogger(__name__)
@@ -137,17 +138,36 @@ class ExtractiveAnswerer:
         return cut_to(unit, max(clause_runs(text, _LONG), key=weight))
 
     # -- answering --------------------------------------------------------------------------
-    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: list[dict] | None = None,
+               scope: frozenset[str] | None = None) -> Iterator[str | Answer]:
         """Same interface as the LLM backend: the text, then the :class:`Answer`."""
-        answer = self.answer(question, history)
+        answer = self.answer(question, history, scope)
         yield answer.text
         yield answer
 
-    def answer(self, question: str, history: list[dict] | None = None) -> Answer:
-        """Answer one question (``history``: previous turns as ``{"role", "content"}``)."""
-        started = time.perf_counter()
+    def analyse(self, question: str, history: list[dict] | None, scope: frozenset[str] | None) -> Question:
+        """The question analysed, with the documents to answer from: ``scope`` (a filter's documents), or
+        narrowed to the documents it names by their official number ("văn bản số 447/TB-VPCP ...")."""
         q = analyse(question, history)
-        hits = self.retriever.search(q.query, k=self.k * 2 if q.asks_list or len(split_parts(q)) > 1 else self.k)
+        named = self.docstore.docs_numbered(m.group(0) for m in NUMBER.finditer(q.query))
+        if named:
+            scope = named & scope if scope is not None else named
+            # the document reference picks the documents; what is asked about them is the rest
+            rest = " ".join(REFERENCE_PHRASE.sub(" ", question).split())
+            if rest:
+                q = analyse(rest, history)
+                q.text = question
+        q.scope = scope
+        return q
+
+    def answer(self, question: str, history: list[dict] | None = None,
+               scope: frozenset[str] | None = None) -> Answer:
+        """Answer one question (``history``: previous turns as ``{"role", "content"}``; ``scope``: only
+        from these documents)."""
+        started = time.perf_counter()
+        q = self.analyse(question, history, scope)
+        hits = self.retriever.search(q.query, k=self.k * 2 if q.asks_list or len(split_parts(q)) > 1 else self.k,
+                                     scope=q.scope)
         result = self.answer_from(q, hits)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         return result
@@ -157,7 +177,7 @@ class ExtractiveAnswerer:
         if q.asks_list:
             from assistant.task_answers import answer_from_tasks
 
-            listed = answer_from_tasks(q, self.docstore)
+            listed = answer_from_tasks(q, self.docstore)  # within q.scope
             if listed is not None:
                 listed.retrieved = [h.document.doc_id for h in hits]
                 return listed

@@ -37,6 +37,8 @@ class Question:
     agencies: list[str] = field(default_factory=list)  # canonical agencies named in the question
     names: list[str] = field(default_factory=list)  # proper names and acronyms (folded), e.g. "ho chi minh"
     alternatives: list[set[str]] = field(default_factory=list)  # "sáng hay chiều": one of them will do
+    #: the documents to answer from (a filter, or the document the question names by its number); None: all
+    scope: frozenset[str] | None = None
 
     @property
     def asks_who(self) -> bool:

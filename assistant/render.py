@@ -185,7 +185,12 @@ def document_page(doc, start: int | None, end: int | None, frame_ancestors: str)
                 + html.escape(text[end:]))
     else:
         body = html.escape(text)
-    meta = " · ".join(html.escape(x) for x in (doc.date or "", doc.issuer or "") if x)
+    official = " ".join(x for x in (getattr(doc, "doc_type", None), getattr(doc, "number", None)) if x)
+    meta = " · ".join(html.escape(x) for x in (official, doc.issuer or "", getattr(doc, "place", None) or "",
+                                                doc.date or "") if x)
+    summary = getattr(doc, "summary", None)
+    if summary:  # the official summary line (trích yếu)
+        meta += '</div><div class="meta">' + html.escape(summary)
     # file names (and bulk-record ids), not the server's folders
     sources = "<br>".join(html.escape(Path(s.split("#", 1)[0]).name + ("#" + s.split("#", 1)[1] if "#" in s else ""))
                           for s in doc.sources)

@@ -69,10 +69,13 @@ class DenseRetriever:
 
         return np.asarray(self.embedder.embed_query(self.dense_query(normalize_text(query))), dtype=np.float32)
 
-    def dense(self, query: str, k: int) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity) of the nearest ``k`` vectors."""
+    def dense(self, query: str, k: int, scope: frozenset[str] | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the nearest ``k`` vectors (of the ``scope`` documents only)."""
+        if scope is not None and not scope:
+            return []
         vector = self.embedder.embed_query(query)
-        found = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=k)
+        where = {"doc_id": {"$in": sorted(scope)}} if scope is not None else None
+        found = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=k, filter=where)
         return [(doc.id, max(0.0, 1.0 - float(distance))) for doc, distance in found if doc.id]
 
     def hits(self, scored: list[tuple[str, float]], k: int, **components: dict[str, float]) -> list[Hit]:
@@ -97,13 +100,14 @@ class DenseRetriever:
                 break
         return out
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        """The ``k`` best passages for ``query`` (fewer when the index is small)."""
+    def search(self, query: str, k: int = 5, scope: frozenset[str] | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query`` (fewer when the index is small); ``scope``: only passages
+        of these documents."""
         query = normalize_text(query)
         if not query:
             return []
         # A few more than k: hits whose document is gone from the store are dropped.
-        dense = self.dense(self.dense_query(query), k + 5)
+        dense = self.dense(self.dense_query(query), k + 5, scope)
         return self.hits(dense, k, dense=dict(dense))
 
 
@@ -148,13 +152,13 @@ class HybridRetriever(DenseRetriever):
         extra = expansions(query)
         return f"{query} ({', '.join(extra)})" if extra else query
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        """The ``k`` best passages by fused rank."""
+    def search(self, query: str, k: int = 5, scope: frozenset[str] | None = None) -> list[Hit]:
+        """The ``k`` best passages by fused rank; ``scope``: only passages of these documents."""
         query = normalize_text(query)
         if not query:
             return []
-        dense = self.dense(self.dense_query(query), self.depth)
-        lexical = self.lexical.search(query, self.depth) if self.lexical is not None else []
+        dense = self.dense(self.dense_query(query), self.depth, scope)
+        lexical = self.lexical.search(query, self.depth, scope) if self.lexical is not None else []
         fused: dict[str, float] = {}
         for ranking in (dense, lexical):
             for rank, (chunk_id, _) in enumerate(ranking):

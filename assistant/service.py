@@ -20,6 +20,7 @@ from assistant.build import Assistant, build
 from assistant.feedback import FeedbackStore
 from assistant.freshness import IndexWatcher
 from assistant.settings import Settings
+from index.docstore import DocFilter
 from index.pipeline import IndexReport
 
 log = logging.getLogger(__name__)
@@ -62,16 +63,21 @@ class Service:
             log.warning("warm-up question failed", exc_info=True)
 
     # --- answering ---
-    def ask(self, question: str, history: list[dict] | None = None) -> Answer:
+    def scope(self, where: DocFilter | None) -> frozenset[str] | None:
+        """The documents a filter lets through (None: no filter, every document)."""
+        return self.assistant.docstore.select_docs(where) if where else None
+
+    def ask(self, question: str, history: list[dict] | None = None, where: DocFilter | None = None) -> Answer:
         question, history = check_question(question), clean_history(history)
         self.watcher.check()  # answer from what is indexed now, even by another process
-        return self.assistant.ask(question, history)
+        return self.assistant.ask(question, history, self.scope(where))
 
-    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: list[dict] | None = None,
+               where: DocFilter | None = None) -> Iterator[str | Answer]:
         """The answer's text as it comes (live with an LLM), then the checked :class:`Answer`."""
         question, history = check_question(question), clean_history(history)
         self.watcher.check()
-        return self.assistant.answerer.stream(question, history)
+        return self.assistant.answerer.stream(question, history, self.scope(where))
 
     @property
     def streams(self) -> bool:
@@ -96,14 +102,15 @@ class Service:
                 for d in docstore.catalogue()]
 
     def tasks(self, agency: str | None = None, due_before: str | None = None, due_after: str | None = None,
-              doc: str | None = None, status: str | None = None) -> list[dict]:
+              doc: str | None = None, status: str | None = None, where: DocFilter | None = None,
+              history: bool = False) -> list[dict]:
         """The task table as `chidao tasks` filters it; ``doc`` matches a document id, or part of a title or
         of a source as shown (so that a filter cannot probe the server's folders)."""
         from assistant import tasktable
 
         docstore = self.assistant.docstore
         found = tasktable.rows(tasktable.select(docstore, agency or None, due_before or None, due_after or None,
-                                                status=status or None), docstore)
+                                                status=status or None, where=where, history=history), docstore)
         if doc:
             needle = doc.lower()
             keep = {d["doc_id"] for d in self.documents() if d["doc_id"] == doc or needle in d["title"].lower()

@@ -12,7 +12,7 @@ import re
 from assistant.answer import Answer
 from assistant.citations import Citation, verify
 from assistant.question import Question, is_stop
-from assistant.tasktable import STATUS_LABELS, with_status
+from assistant.tasktable import STATUS_LABELS, in_force, with_status
 from index.docstore import DocStore
 from index.lang.facts import ASSIGNERS, COLLECTIVE, find_agencies, find_deadlines
 from index.lang.vietnamese import fold, has_marks, words
@@ -66,10 +66,13 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
         return None
     lead_only = "chu tri" in fold(q.query)
     rows = docstore.tasks(agency=agencies[0] if agencies else None)
+    if q.scope is not None:
+        rows = [t for t in rows if t.doc_id in q.scope]
     if lead_only and agencies:
         rows = [t for t in rows if agencies[0] in t.leads]
     if end:
         rows = [t for t in rows if t.due_end and t.due_end <= end and (t.due_start or t.due_end) >= (start or "")]
+    rows = [t for t in in_force(rows, docstore) if t.superseded_by is None]  # what a newer document restated
     if status:
         rows = [t for t in with_status(rows, docstore) if t.status == status]
     topic = [w for w in _topic(q, q.query) if w not in asking]
@@ -89,7 +92,7 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
         return None
     # Conflicts were flagged at index time against every other document's version of the assignment,
     # also those filtered out here by the period or topic.
-    by_id = {t.task_id: t for t in docstore.tasks_by_id(c for r in rows for c in r.conflicts)}
+    by_id = {t.task_id: t for t in docstore.tasks_by_id(c for r in rows for c in (*r.conflicts, *r.history))}
     citations: list[Citation] = []
     lines = []
     conflicts = []
@@ -97,7 +100,7 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
         doc = docstore.document(task.doc_id)
         if doc is None:
             continue
-        citation = Citation(len(citations) + 1, doc.doc_id, doc.title, docstore.public_source(doc.source), doc.date,
+        citation = Citation(len(citations) + 1, doc.doc_id, doc.label, docstore.public_source(doc.source), doc.date,
                             task.sentence,
                             task.start, task.end, 1.0)
         if not verify(citation, docstore):
@@ -112,6 +115,12 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
             when = f", báo cáo ngày {task.reported}" if task.reported else ""
             progress = f" — tiến độ: {STATUS_LABELS[task.status]} ({task.status_text}{when})"
         line = f"- {', '.join(task.leads)}{partners} — {due}: «{quoted}» [{citation.n}]{progress}"
+        older = [by_id[h] for h in task.history if h in by_id]
+        if older:
+            labels = {o.doc_id: (docstore.document(o.doc_id).label if docstore.document(o.doc_id) else o.doc_id)
+                      for o in older}
+            line += " (văn bản cũ hơn ghi: " + "; ".join(
+                f"{o.deadline_text or 'không hạn'} theo {labels[o.doc_id]}" for o in older) + ")"
         others = [by_id[c] for c in task.conflicts if c in by_id]
         if others:
             line += " ⚠ nguồn khác ghi: " + "; ".join(f"{o.lead}, {o.deadline_text or 'không hạn'}" for o in others)

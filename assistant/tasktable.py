@@ -10,14 +10,15 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from index.docstore import DocStore
+from index.docstore import DocFilter, DocStore
 from index.lang.facts import canonical_agency
 from index.table_tasks import status_of
 from index.tasks import Task
 
-COLUMNS = ["lead", "collaborators", "task", "deadline_text", "due_start", "due_end", "conflict", "status",
-           "status_text", "reported", "result", "group", "progress", "title", "date", "source", "sentence", "start",
-           "end", "task_id", "doc_id"]
+COLUMNS = ["lead", "collaborators", "task", "deadline_text", "due_start", "due_end", "conflict", "history",
+           "superseded_by", "status",
+           "status_text", "reported", "result", "group", "progress", "document", "number", "title", "date", "source",
+           "sentence", "start", "end", "task_id", "doc_id"]
 #: How the statuses read in Vietnamese (CLI, UI, answers).
 STATUS_LABELS = {"done": "đã hoàn thành", "in_progress": "đang thực hiện", "late": "chậm tiến độ"}
 
@@ -32,6 +33,17 @@ def parse_date(value: str) -> str:
         return date.fromisoformat(value).isoformat()
     except ValueError:
         raise ValueError(f"not a date: {value!r} (use YYYY-MM-DD or dd/mm/yyyy)") from None
+
+
+def doc_filter(doc_type: str | None = None, issuer: str | None = None, number: str | None = None,
+               since: str | None = None, until: str | None = None) -> DocFilter | None:
+    """A filter on the documents' official header from what staff type (dates ISO or dd/mm/yyyy); None when
+    every field is empty."""
+    where = DocFilter(doc_type=(doc_type or "").strip() or None, issuer=(issuer or "").strip() or None,
+                      number=(number or "").strip() or None,
+                      since=parse_date(since) if since and since.strip() else None,
+                      until=parse_date(until) if until and until.strip() else None)
+    return where or None
 
 
 def parse_status(value: str) -> str:
@@ -64,8 +76,42 @@ def with_status(tasks: list[Task], docstore: DocStore, today: str | None = None)
     return out
 
 
+def in_force(tasks: list[Task], docstore: DocStore) -> list[Task]:
+    """Each task with what supersedes it: a row whose assignment a newer document restates (it replaces,
+    repeals or amends this one's document, or is a later official document citing it) gets
+    ``superseded_by``; the newer row keeps the older rows as ``history`` and no longer counts them as
+    conflicts. Rows of documents of the same standing (two press reports of one meeting) stay in conflict."""
+    if not tasks:
+        return tasks
+    same = docstore.same_links(t.task_id for t in tasks)
+    linked = {o for t in tasks for o in (*t.conflicts, *same.get(t.task_id, ()))}
+    others = {o.task_id: o for o in docstore.tasks_by_id(linked)}
+    pairs = docstore.in_force_over({t.doc_id for t in tasks} | {o.doc_id for o in others.values()})
+    if not pairs:
+        return tasks
+    out = []
+    for task in tasks:
+        older, newer = [], []
+        for other_id in dict.fromkeys((*task.conflicts, *sorted(same.get(task.task_id, ())))):
+            other = others.get(other_id)
+            if other is None:
+                continue
+            if (task.doc_id, other.doc_id) in pairs:
+                older.append(other_id)
+            elif (other.doc_id, task.doc_id) in pairs:
+                newer.append(other)
+        # the newest: the superseding row no other superseding row supersedes in turn
+        newest = next((o for o in newer if not any((n.doc_id, o.doc_id) in pairs for n in newer)),
+                      newer[0] if newer else None)
+        out.append(replace(task, history=tuple(older), conflicts=tuple(c for c in task.conflicts if c not in older
+                                                                        and (newest is None or c != newest.task_id)),
+                           superseded_by=newest.task_id if newest else None))
+    return out
+
+
 def select(docstore: DocStore, agency: str | None = None, due_before: str | None = None,
-           due_after: str | None = None, doc: str | None = None, status: str | None = None) -> list[Task]:
+           due_after: str | None = None, doc: str | None = None, status: str | None = None,
+           where: DocFilter | None = None, history: bool = False) -> list[Task]:
     """Tasks, with the conflicts flagged across *all* documents at index time, filtered.
 
     Args:
@@ -73,6 +119,8 @@ def select(docstore: DocStore, agency: str | None = None, due_before: str | None
         due_before / due_after: ISO or dd/mm/yyyy; compared with the end of the deadline range.
         doc: a document id, or a part of its source path or title.
         status: done / in_progress / late (see :func:`parse_status`), after the latest report.
+        where: the documents' official header (type, issuer, number, date range).
+        history: also the rows a newer document supersedes (marked); by default only what is in force.
     """
     wanted = parse_status(status) if status else None
     out = docstore.tasks(
@@ -85,15 +133,22 @@ def select(docstore: DocStore, agency: str | None = None, due_before: str | None
         keep = {d["doc_id"] for d in docstore.catalogue() if d["doc_id"] == doc or needle in d["title"].lower()
                 or any(needle in s.lower() for s in d["sources"])}
         out = [t for t in out if t.doc_id in keep]
-    out = with_status(out, docstore)
+    if where:
+        keep = docstore.select_docs(where)
+        out = [t for t in out if t.doc_id in keep]
+    out = in_force(with_status(out, docstore), docstore)
+    if not history:
+        out = [t for t in out if t.superseded_by is None]
     if wanted:
         out = [t for t in out if t.status == wanted]
     return out
 
 
 def rows(tasks: list[Task], docstore: DocStore) -> list[dict]:
-    """Flat rows with each task's document and its conflicting values (from any document)."""
-    by_id = {t.task_id: t for t in docstore.tasks_by_id(c for t in tasks for c in t.conflicts)}
+    """Flat rows with each task's document, its conflicting values (from any document), the values older
+    documents gave it (history) and, for a superseded row, the document that supersedes it."""
+    by_id = {t.task_id: t for t in docstore.tasks_by_id(
+        c for t in tasks for c in (*t.conflicts, *t.history, *([t.superseded_by] if t.superseded_by else [])))}
     # titles, dates and sources in one query, without the documents' texts (a large archive's table)
     docs = {d["doc_id"]: d for d in docstore.catalogue()} if tasks else {}
     out = []
@@ -102,18 +157,35 @@ def rows(tasks: list[Task], docstore: DocStore) -> list[dict]:
         others = [by_id[c] if c in by_id else None for c in t.conflicts]
         conflict = "; ".join(f"{o.lead}: {o.deadline_text or 'không hạn'}" for o in others if o) or (
             "có" if t.conflicts else "")
+        history = "; ".join(
+            f"theo {_label(docs[o.doc_id]) if o.doc_id in docs else o.doc_id}: {o.deadline_text or 'không hạn'}"
+            for o in (by_id.get(h) for h in t.history) if o)
+        newer = by_id.get(t.superseded_by) if t.superseded_by else None
         out.append({
+            "history": history,
+            "superseded_by": (_label(docs[newer.doc_id]) if newer.doc_id in docs else newer.doc_id) if newer else "",
             "lead": ", ".join(t.leads), "collaborators": ", ".join(t.collaborators), "task": t.task,
             "deadline_text": t.deadline_text or "", "due_start": t.due_start or "", "due_end": t.due_end or "",
             "conflict": conflict, "status": t.status or "", "status_text": t.status_text or "",
             "reported": t.reported or "", "result": t.result or "", "group": t.group or "",
-            "progress": t.progress or "", "title": doc["title"] if doc else "",
+            "progress": t.progress or "", "document": _label(doc) if doc else "",
+            "number": (doc.get("number") or "") if doc else "", "title": doc["title"] if doc else "",
             "date": (doc["date"] or "") if doc else "",
             "source": doc["sources"][0] if doc and doc["sources"] else "", "sentence": t.sentence,
             "start": t.start, "end": t.end,
             "task_id": t.task_id, "doc_id": t.doc_id,
         })
     return out
+
+
+def _label(doc: dict) -> str:
+    """"447/TB-VPCP, 28/02/2026" for a document with an official number, else its title."""
+    if not doc.get("number"):
+        return doc["title"]
+    if not doc.get("date"):
+        return doc["number"]
+    y, m, d = doc["date"].split("-")
+    return f"{doc['number']}, {d}/{m}/{y}"
 
 
 def to_csv(table: list[dict]) -> str:
@@ -146,8 +218,8 @@ def to_xlsx(table: list[dict], path: Path) -> None:
         sheet.append([row[c] for c in COLUMNS])
     sheet.freeze_panes = "A2"
     widths = {"lead": 28, "collaborators": 28, "task": 60, "deadline_text": 20, "conflict": 30, "status_text": 16,
-              "result": 30, "group": 24, "progress": 40, "title": 40, "source": 40, "sentence": 80, "task_id": 28,
-              "doc_id": 22, "start": 8, "end": 8}
+              "result": 30, "group": 24, "progress": 40, "document": 26, "number": 16, "title": 40, "source": 40,
+              "sentence": 80, "task_id": 28, "doc_id": 22, "start": 8, "end": 8}
     for i, name in enumerate(COLUMNS):
         sheet.column_dimensions[get_column_letter(i + 1)].width = widths.get(name, 12)
     book.save(path)
@@ -167,10 +239,15 @@ def to_text(table: list[dict]) -> str:
             lines.append(f"    phối hợp: {row['collaborators']}")
         if row["conflict"]:
             lines.append(f"    ! nguồn khác ghi: {row['conflict']}")
+        if row["history"]:
+            lines.append(f"    trước đây: {row['history']}")
+        if row["superseded_by"]:
+            lines.append(f"    (đã được thay bằng {row['superseded_by']})")
         if row["status"]:
             when = f", báo cáo {row['reported']}" if row["reported"] else ""
             lines.append(f"    tiến độ: {STATUS_LABELS[row['status']]} ({row['status_text']}{when})")
-        lines.append(f"    nguồn: {Path(row['source'].split('#')[0]).name} @ {row['start']}-{row['end']}")
+        where = f"{row['number']}, " if row["number"] else ""
+        lines.append(f"    nguồn: {where}{Path(row['source'].split('#')[0]).name} @ {row['start']}-{row['end']}")
     lines.append(f"({len(table)} nhiệm vụ)")
     return "\n".join(lines)
 

@@ -35,7 +35,14 @@ CREATE TABLE IF NOT EXISTS documents (
     n_chunks INTEGER NOT NULL,
     chunker TEXT NOT NULL,
     model TEXT NOT NULL,
-    indexed_at REAL NOT NULL
+    indexed_at REAL NOT NULL,
+    number TEXT,
+    doc_type TEXT,
+    summary TEXT,
+    parent TEXT,
+    place TEXT,
+    cites TEXT NOT NULL DEFAULT '[]',
+    replaces TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS sources (
     source TEXT PRIMARY KEY,
@@ -125,11 +132,64 @@ class StoredDocument:
     text: str
     n_chunks: int
     sources: tuple[str, ...]
+    number: str | None = None
+    doc_type: str | None = None
+    summary: str | None = None
+    parent: str | None = None
+    place: str | None = None
+    cites: tuple[dict, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How citations and the task table name the document: "447/TB-VPCP, 28/02/2026" when it has an
+        official number, else its title."""
+        if not self.number:
+            return self.title
+        if not self.date:
+            return self.number
+        y, m, d = self.date.split("-")
+        return f"{self.number}, {d}/{m}/{y}"
 
     @property
     def source(self) -> str:
         """The first source path (or bulk-record id) holding this text."""
         return self.sources[0] if self.sources else ""
+
+
+@dataclass(frozen=True)
+class DocFilter:
+    """Which documents a question or the task table is about, by their official header (every field
+    optional): type ("Thông báo"), issuer (any alias; matches the issuer or its parent body), number
+    ("447/TB-VPCP"), and the document date's range (ISO, inclusive)."""
+
+    doc_type: str | None = None
+    issuer: str | None = None
+    number: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    def __bool__(self) -> bool:
+        return any((self.doc_type, self.issuer, self.number, self.since, self.until))
+
+    def matches(self, row: dict) -> bool:
+        """Whether a :meth:`DocStore.catalogue` row passes."""
+        from index.lang.facts import canonical_agency
+        from index.lang.vietnamese import fold
+
+        if self.doc_type and fold(row.get("doc_type") or "") != fold(self.doc_type):
+            return False
+        if self.number and (row.get("number") or "").upper().replace(" ", "") != self.number.upper().replace(" ", ""):
+            return False
+        if (self.since or self.until) and not row.get("date"):
+            return False
+        if self.since and row["date"] < self.since or self.until and row["date"] > self.until:
+            return False
+        if self.issuer:
+            wanted = fold(canonical_agency(self.issuer))
+            bodies = [fold(canonical_agency(b)) for b in (row.get("issuer"), row.get("parent")) if b]
+            if not any(wanted == b or wanted in b for b in bodies):
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -168,13 +228,19 @@ class DocStore:
     _ADDED_TASK_COLUMNS = (("co_leads", "TEXT NOT NULL DEFAULT '[]'"), ("result", "TEXT"), ("task_group", "TEXT"),
                            ("status", "TEXT"), ("status_text", "TEXT"), ("reported", "TEXT"), ("progress", "TEXT"))
 
+    _ADDED_DOCUMENT_COLUMNS = (("number", "TEXT"), ("doc_type", "TEXT"), ("summary", "TEXT"), ("parent", "TEXT"),
+                               ("place", "TEXT"), ("cites", "TEXT NOT NULL DEFAULT '[]'"),
+                               ("replaces", "TEXT NOT NULL DEFAULT '[]'"))
+
     def _migrate(self) -> None:
-        """Bring a store written by an older chidao up to this schema (its tasks are re-extracted anyway:
-        the extractor version changed with the columns)."""
-        have = {row[1] for row in self.db.execute("PRAGMA table_info(tasks)")}
-        for name, kind in self._ADDED_TASK_COLUMNS:
-            if name not in have:
-                self.db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
+        """Bring a store written by an older chidao up to this schema (its tasks are re-extracted and its
+        documents re-read anyway: the extractor and chunker versions changed with the columns)."""
+        for table, added in (("tasks", self._ADDED_TASK_COLUMNS), ("documents", self._ADDED_DOCUMENT_COLUMNS)):
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in added:
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        self.db.execute("CREATE INDEX IF NOT EXISTS documents_number ON documents(number)")
 
     def close(self) -> None:
         """Close the connection."""
@@ -250,14 +316,15 @@ class DocStore:
     def document(self, doc_id: str) -> StoredDocument | None:
         """One document with its text and sources."""
         row = self.db.execute(
-            "SELECT doc_id, title, date, issuer, format, text, n_chunks FROM documents WHERE doc_id = ?",
-            (doc_id,),
+            "SELECT doc_id, title, date, issuer, format, text, n_chunks, number, doc_type, summary, parent, place, "
+            "cites FROM documents WHERE doc_id = ?", (doc_id,),
         ).fetchone()
         if row is None:
             return None
         sources = tuple(r[0] for r in self.db.execute(
             "SELECT source FROM sources WHERE doc_id = ? ORDER BY source", (doc_id,)))
-        return StoredDocument(*row, sources=sources)
+        return StoredDocument(*row[:7], sources=sources, number=row[7], doc_type=row[8], summary=row[9],
+                              parent=row[10], place=row[11], cites=tuple(json.loads(row[12] or "[]")))
 
     def documents(self) -> Iterator[StoredDocument]:
         """All documents, newest date first."""
@@ -274,9 +341,55 @@ class DocStore:
         for doc_id, source in self.db.execute("SELECT doc_id, source FROM sources ORDER BY source"):
             sources.setdefault(doc_id, []).append(source)
         rows = self.db.execute(
-            "SELECT doc_id, title, date, issuer, format, n_chunks FROM documents ORDER BY date DESC, title")
+            "SELECT doc_id, title, date, issuer, format, n_chunks, number, doc_type, summary, parent, place "
+            "FROM documents ORDER BY date DESC, title")
         return [{"doc_id": r[0], "title": r[1], "date": r[2], "issuer": r[3], "format": r[4], "chunks": r[5],
+                 "number": r[6], "doc_type": r[7], "summary": r[8], "parent": r[9], "place": r[10],
                  "sources": sources.get(r[0], [])} for r in rows]
+
+    def select_docs(self, where: DocFilter) -> frozenset[str]:
+        """The ids of the documents a filter lets through."""
+        return frozenset(row["doc_id"] for row in self.catalogue() if where.matches(row))
+
+    def in_force_over(self, doc_ids: Iterable[str]) -> dict[tuple[str, str], str]:
+        """Which of these documents supersede which: ``(newer, older) -> how`` ("thay thế", "bãi bỏ",
+        "sửa đổi", or "ban hành sau" for a later official document that cites the older one and restates it).
+
+        Only documents with an official number take part: a press report does not supersede another, and two
+        reports of one meeting stay equals (their differences are conflicts)."""
+        ids = list(dict.fromkeys(doc_ids))
+        if len(ids) < 2:
+            return {}
+        rows = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            for doc_id, number, date, cites, replaces in self.db.execute(
+                    f"SELECT doc_id, number, date, cites, replaces FROM documents WHERE doc_id IN "
+                    f"({','.join('?' * len(part))}) AND number IS NOT NULL", part):
+                rows[doc_id] = (number.upper(), date, {c["number"].upper() for c in json.loads(cites or "[]")},
+                                json.loads(replaces or "[]"))
+        # who replaces whom, by number, as any of them says it
+        said = {((r["by"] or number).upper(), r["number"].upper()): r["how"]
+                for number, _, _, replaces in rows.values() for r in replaces}
+        out: dict[tuple[str, str], str] = {}
+        for a, (num_a, date_a, cites_a, _) in rows.items():
+            for b, (num_b, date_b, _, _) in rows.items():
+                if a == b or num_a == num_b:
+                    continue
+                if (num_a, num_b) in said:
+                    out[(a, b)] = said[(num_a, num_b)]
+                elif num_b in cites_a and date_a and date_b and date_a > date_b and (num_b, num_a) not in said:
+                    out[(a, b)] = "ban hành sau"
+        return out
+
+    def docs_numbered(self, numbers: Iterable[str]) -> frozenset[str]:
+        """The documents whose official number is one of these (case and spaces ignored)."""
+        wanted = [n.upper().replace(" ", "") for n in numbers]
+        if not wanted:
+            return frozenset()
+        return frozenset(r[0] for r in self.db.execute(
+            f"SELECT doc_id FROM documents WHERE UPPER(REPLACE(number, ' ', '')) IN ({','.join('?' * len(wanted))})",
+            wanted))
 
     def chunks(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
         """Chunk rows by id (missing ids are simply absent), with their text sliced from the document."""
@@ -327,13 +440,20 @@ class DocStore:
             for doc, chunks, sources in items:
                 # An upsert, not INSERT OR REPLACE: a replace deletes the row first, and the cascade would
                 # take the document's other sources (a copy in a folder not indexed this run), tasks and flags.
+                columns = ("doc_id", "title", "date", "issuer", "format", "text", "extra", "n_chunks", "chunker",
+                           "model", "indexed_at", "number", "doc_type", "summary", "parent", "place", "cites",
+                           "replaces")
                 self.db.execute(
-                    "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(doc_id) DO UPDATE SET "
-                    "title = excluded.title, date = excluded.date, issuer = excluded.issuer, format = excluded.format, "
-                    "text = excluded.text, extra = excluded.extra, n_chunks = excluded.n_chunks, "
-                    "chunker = excluded.chunker, model = excluded.model, indexed_at = excluded.indexed_at",
+                    f"INSERT INTO documents ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))}) "
+                    "ON CONFLICT(doc_id) DO UPDATE SET "
+                    + ", ".join(f"{c} = excluded.{c}" for c in columns[1:]),
                     (doc.doc_id, doc.title, doc.date, doc.issuer, doc.format, doc.text,
-                     json.dumps(doc.extra, ensure_ascii=False), len(chunks), chunker, model, now),
+                     json.dumps(doc.extra, ensure_ascii=False), len(chunks), chunker, model, now, doc.number,
+                     doc.doc_type, doc.summary, doc.parent, doc.place,
+                     json.dumps([{"type": r.doc_type, "number": r.number, "date": r.date} for r in doc.cites],
+                                ensure_ascii=False),
+                     json.dumps([{"how": r.how, "number": r.number, "by": r.by} for r in doc.replaces],
+                                ensure_ascii=False)),
                 )
                 self.db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc.doc_id,))
                 self.db.executemany(
@@ -498,6 +618,17 @@ class DocStore:
             args.append(doc_id)
         sql += " ORDER BY COALESCE(due_end, '9999'), doc_id, start"
         return [self._task(r) for r in self.db.execute(sql, args)]
+
+    def same_links(self, task_ids: Iterable[str]) -> dict[str, set[str]]:
+        """The rows of other documents stating the same assignment as each of these tasks."""
+        ids = list(dict.fromkeys(task_ids))
+        out: dict[str, set[str]] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            for task_id, other in self.db.execute(
+                    f"SELECT task_id, other FROM task_same WHERE task_id IN ({','.join('?' * len(part))})", part):
+                out.setdefault(task_id, set()).add(other)
+        return out
 
     def latest_status(self, task_ids: Iterable[str]) -> dict[str, Task]:
         """For each of these tasks that any report gives a status: the row carrying the latest status of

@@ -142,10 +142,10 @@ class Segment:
         return int(self._df_cache[row])
 
     def scores(self, query: str, dead: np.ndarray | None, base: Segment | None = None,
-               k: int | None = None) -> list[tuple[str, float]]:
+               k: int | None = None, scope: frozenset[str] | None = None) -> list[tuple[str, float]]:
         """(chunk id, BM25 score > 0), the best ``k`` (all when None), best first. A delta scores with its
         base's chunk count and document frequencies added to its own, so that a handful of new chunks
-        weigh like the archive's."""
+        weigh like the archive's. ``scope``: only chunks of these documents."""
         if not self.chunk_ids:
             return []
         if self.postings is not None:
@@ -157,6 +157,10 @@ class Segment:
             scores = self.bm25.get_scores(tokens)
         if dead is not None and len(dead):
             scores[dead] = 0.0
+        if scope is not None:  # a chunk id is "<doc id>-<ordinal>"
+            outside = np.fromiter((cid.rsplit("-", 1)[0] not in scope for cid in self.chunk_ids), bool,
+                                  count=len(self.chunk_ids))
+            scores[outside] = 0.0
         if k is not None and k < len(scores):  # the top k without sorting every scored chunk
             rows = np.argpartition(-scores, k)[:k]
         else:
@@ -300,11 +304,12 @@ class LexicalIndex:
                           meta.get("pairs") or {}, meta.get("df") or {})
         return cls([segment], set(), meta["key"])
 
-    def search(self, query: str, k: int = 20) -> list[tuple[str, float]]:
-        """Best ``k`` chunks for ``query`` by BM25, as (chunk id, score) with score > 0."""
+    def search(self, query: str, k: int = 20, scope: frozenset[str] | None = None) -> list[tuple[str, float]]:
+        """Best ``k`` chunks for ``query`` by BM25, as (chunk id, score) with score > 0; ``scope``: only
+        chunks of these documents."""
         found: list[tuple[str, float]] = []
         for segment, dead in zip(self.segments, self._dead_rows):
-            found += segment.scores(query, dead, k=k,
+            found += segment.scores(query, dead, k=k, scope=scope,
                                     base=self.segments[0] if segment is not self.segments[0] else None)
         found.sort(key=lambda item: -item[1])
         return found[:k]

@@ -41,6 +41,7 @@ from index.files import (
     storable,
     unzip_within,
 )
+from index.header import Reference, Replacement, doc_type_of, read_header
 from index.lang.normalize import normalize_text
 from index.metadata import extract_date, extract_issuer, guess_title, split_header
 from index.tables import flatten, markdown_tables, render_table
@@ -62,6 +63,16 @@ class Document:
     issuer: str | None = None
     format: str = "txt"
     extra: dict[str, str] = field(default_factory=dict)
+    #: the official header (index.header): number and symbol, type, summary, the issuer's parent body,
+    #: place, and the documents the text cites
+    number: str | None = None
+    doc_type: str | None = None
+    summary: str | None = None
+    parent: str | None = None
+    place: str | None = None
+    cites: tuple[Reference, ...] = ()
+    #: the documents this one (or one it cites) replaces, repeals or amends, by number
+    replaces: tuple[Replacement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,8 @@ class _Raw:
     issuer: str | None = None
     source: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: when the file says it was created (docx, PDF metadata): the date of last resort, after the text's own
+    file_date: str | None = None
 
 
 def content_id(text: str) -> str:
@@ -162,6 +175,7 @@ def _load_md(data: bytes, limits: Limits) -> Iterator[_Raw]:
     # Markdown markup is not content: drop heading hashes and emphasis markers, keep the words.
     raw.text = re.sub(r"^#{1,6}\s+", "", raw.text, flags=re.M)
     raw.text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", raw.text)
+    raw.text = re.sub(r"(?<![*\w])\*(?![\s*])([^*\n]+?)(?<![\s*])\*(?![*\w])", r"\1", raw.text)  # *italic*
     yield raw
 
 
@@ -216,7 +230,7 @@ def _load_docx(data: bytes, limits: Limits) -> Iterator[_Raw]:
     raw = _Raw("\n".join(parts))
     raw.title = (props.title or "").strip() or None
     if props.created:
-        raw.date = props.created.date().isoformat()
+        raw.file_date = props.created.date().isoformat()
     yield raw
 
 
@@ -241,17 +255,50 @@ def _load_pdf(data: bytes, limits: Limits) -> Iterator[_Raw]:
         raise LoadError("encrypted PDF (a password is needed to read it)") from None
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise LoadError(f"unreadable PDF (truncated or corrupt: {exc})") from None
-    raw = _Raw("\n\n".join(_with_tables(data, pages)))
+    pages = [reflow(page) for page in _with_tables(data, _with_ocr(data, pages))]
+    raw = _Raw("\n\n".join(pages))
     if not raw.text.strip():
-        raise LoadError("PDF has no text layer (scanned image?); run OCR first")
+        raise LoadError("PDF has no text layer and OCR found no text in it (blank or unreadable scans)")
     if info is not None:
         raw.title = (info.title or "").strip() or None
         created = info.get("/CreationDate")
         if isinstance(created, str):
             match = re.match(r"D:(\d{4})(\d{2})(\d{2})", created)
             if match:
-                raw.date = "-".join(match.groups())
+                raw.file_date = "-".join(match.groups())
     yield raw
+
+
+_LOWER = "".join(ch for ch in map(chr, range(0x61, 0x1EFA)) if ch.isalpha() and ch.islower())
+_WRAPPED = re.compile(rf"(?<=[^\s.:;!?…|])[ \t]*\n[ \t]*(?=[{_LOWER}0-9(])")
+
+
+def reflow(text: str) -> str:
+    """A PDF page's lines joined where the page only wrapped them: a line that does not end a sentence,
+    followed by one that starts in lower case or with a digit ("xây dựng cơ sở dữ liệu / tiêm chủng ...").
+
+    Example:
+        >>> reflow("Sở Y tế xây dựng cơ sở dữ liệu\ntiêm chủng.\nTHÔNG BÁO\nKết luận")
+        'Sở Y tế xây dựng cơ sở dữ liệu tiêm chủng.\nTHÔNG BÁO\nKết luận'
+    """
+    return _WRAPPED.sub(" ", text)
+
+
+def _with_ocr(data: bytes, pages: list[str]) -> list[str]:
+    """Pages without a text layer read by OCR (a mixed PDF keeps the text layer of its other pages)."""
+    from index import ocr
+
+    scanned = [i for i, text in enumerate(pages) if ocr.needs_ocr(text)]
+    if not scanned:
+        return pages
+    reason = ocr.missing()
+    if reason is not None:
+        if len(scanned) == len(pages) or sum(len(p.strip()) for p in pages) < 200:
+            raise LoadError(f"scanned PDF: no text layer on {len(scanned)} of {len(pages)} pages, and {reason}")
+        log.warning("%d scanned pages left out: %s", len(scanned), reason)
+        return pages
+    read = ocr.ocr_pages(data, scanned)
+    return [read.get(i, text) for i, text in enumerate(pages)]
 
 
 def _page_with_tables(page) -> str | None:
@@ -452,9 +499,15 @@ def to_document(raw: _Raw, source: str, fmt: str, limits: Limits = DEFAULT_LIMIT
     given = raw.title or header.get("title")
     if given and " " not in given.strip() and "-" in given:
         given = None  # a URL slug ("Luat-thue-...-115247") reads worse than the document's own title
+    official = read_header(text)
+    given_fields = {k: v.strip() for k, v in raw.extra.items() if isinstance(v, str) and v.strip()}
+    number = given_fields.get("number") or given_fields.get("so_hieu") or official.number
+    doc_type = given_fields.get("type") or given_fields.get("doc_type") or official.doc_type or doc_type_of(number)
+    summary = given_fields.get("summary") or given_fields.get("trich_yeu") or official.summary
     title = given or guess_title(text, Path(source_file(source)).stem)
-    date = extract_date(raw.date or header.get("date") or "") or extract_date(text[:1500])
-    issuer = raw.issuer or header.get("issuer") or extract_issuer(text)
+    date = (extract_date(raw.date or header.get("date") or "") or extract_date(text[:1500]) or official.date
+            or extract_date(raw.file_date or ""))
+    issuer = raw.issuer or header.get("issuer") or official.issuer or extract_issuer(text)
     return Document(
         doc_id=content_id(text),
         text=text,
@@ -464,6 +517,12 @@ def to_document(raw: _Raw, source: str, fmt: str, limits: Limits = DEFAULT_LIMIT
         issuer=_short(normalize_text(storable(issuer))) if issuer else None,
         format=fmt.lstrip(".").replace(".gz", ""),
         extra=raw.extra,
+        number=_short(number, 80) if number else None, doc_type=_short(doc_type, 60) if doc_type else None,
+        summary=_short(normalize_text(storable(summary)), 500) if summary else None,
+        parent=official.parent, place=official.place, cites=official.cites,
+        replaces=official.replaces + tuple(
+            Replacement("thay thế", n.strip(), None) for n in re.split(r"[,;]", given_fields.get("replaces", ""))
+            if n.strip() and n.strip() != number),
     )
 
 

@@ -90,6 +90,10 @@ class Task:
     status_text: str | None = None
     reported: str | None = None
     progress: str | None = None
+    #: at read time: the rows of older documents this row's document supersedes (their values are history),
+    #: and the row of a newer document that supersedes this one
+    history: tuple[str, ...] = field(default=())
+    superseded_by: str | None = None
 
     @property
     def leads(self) -> tuple[str, ...]:
@@ -99,7 +103,7 @@ class Task:
     def to_dict(self) -> dict:
         """JSON form."""
         data = asdict(self)
-        for key in ("collaborators", "conflicts", "co_leads"):
+        for key in ("collaborators", "conflicts", "co_leads", "history"):
             data[key] = list(data[key])
         return data
 
