@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from index.docstore import DocFilter, DocStore
+from index.header import document_label
 from index.lang.facts import canonical_agency
 from index.table_tasks import status_of
 from index.tasks import Task
@@ -180,12 +181,7 @@ def rows(tasks: list[Task], docstore: DocStore) -> list[dict]:
 
 def _label(doc: dict) -> str:
     """"447/TB-VPCP, 28/02/2026" for a document with an official number, else its title."""
-    if not doc.get("number"):
-        return doc["title"]
-    if not doc.get("date"):
-        return doc["number"]
-    y, m, d = doc["date"].split("-")
-    return f"{doc['number']}, {d}/{m}/{y}"
+    return document_label(doc.get("number"), doc.get("date"), doc["title"]) or doc["title"]
 
 
 def to_csv(table: list[dict]) -> str:

@@ -141,14 +141,10 @@ class StoredDocument:
 
     @property
     def label(self) -> str:
-        """How citations and the task table name the document: "447/TB-VPCP, 28/02/2026" when it has an
-        official number, else its title."""
-        if not self.number:
-            return self.title
-        if not self.date:
-            return self.number
-        y, m, d = self.date.split("-")
-        return f"{self.number}, {d}/{m}/{y}"
+        """How citations and the task table name the document (:func:`index.header.document_label`)."""
+        from index.header import document_label
+
+        return document_label(self.number, self.date, self.title) or self.title
 
     @property
     def source(self) -> str:

@@ -112,12 +112,18 @@ class Header:
     @property
     def label(self) -> str | None:
         """How a citation names the document: "447/TB-VPCP, 28/02/2026", or None without a number."""
-        if not self.number:
-            return None
-        if not self.date:
-            return self.number
-        y, m, d = self.date.split("-")
-        return f"{self.number}, {d}/{m}/{y}"
+        return document_label(self.number, self.date, None)
+
+
+def document_label(number: str | None, date_iso: str | None, title: str | None) -> str | None:
+    """How citations and the task table name a document: "447/TB-VPCP, 28/02/2026" when it has an official
+    number (without its date when it has none), else its title."""
+    if not number:
+        return title
+    if not date_iso:
+        return number
+    y, m, d = date_iso.split("-")
+    return f"{number}, {d}/{m}/{y}"
 
 
 def _iso(y: str, m: str, d: str) -> str | None:

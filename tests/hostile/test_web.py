@@ -406,7 +406,8 @@ def test_gradios_ask_needs_the_token_however_it_is_called(web, app):
 def test_a_long_comment_in_the_chat_is_refused(web):
     """The chat's comment box is bounded like the API's (finding 3): nothing stored, a message instead."""
     session = uuid.uuid4().hex[:11]
-    asked = _result(web, "", _fn_index(web, "", "submit"), [QUESTION, None], session=session)
+    asked = _result(web, "", _fn_index(web, "", "submit"), [QUESTION, None, "", "", "", "", ""],  # + 5 filters
+                    session=session)
     assert asked["success"], asked
     before = len(web.service.feedback.all())
     done = _result(web, "", _fn_index(web, "", "comment"), ["x" * 6000, None], session=session)

@@ -290,3 +290,23 @@ def test_in_progress_after_the_deadline_is_late_and_answers_list_it(tmp_path):
         assert done is not None and len(done.citations) == 1 and "kho dữ liệu y tế" in done.text
     finally:
         store.close()
+
+
+def test_docx_cells_merged_down_rows_and_tables_inside_cells(tmp_path):
+    import docx
+
+    document = docx.Document()
+    table = document.add_table(rows=3, cols=3)
+    for j, text in enumerate(["Nhiệm vụ", "Cơ quan chủ trì", "Thời hạn"]):
+        table.cell(0, j).text = text
+    table.cell(1, 0).text = "Xây dựng đề án A"
+    table.cell(2, 0).text = "Xây dựng đề án B"
+    table.cell(1, 1).merge(table.cell(2, 1)).text = "Bộ Nội vụ"  # one lead for both rows
+    table.cell(1, 2).text = "Tháng 6/2026"
+    inner = table.cell(2, 2).add_table(rows=1, cols=2)
+    inner.cell(0, 0).text, inner.cell(0, 1).text = "Giai đoạn 1", "Quý 4/2026"
+    path = tmp_path / "gop.docx"
+    document.save(str(path))
+    rows = rows_of(only(path))
+    assert rows[1][:2] == ["Xây dựng đề án A", "Bộ Nội vụ"] and rows[2][:2] == ["Xây dựng đề án B", "Bộ Nội vụ"]
+    assert "Giai đoạn 1, Quý 4/2026" in rows[2][2]
