@@ -265,16 +265,27 @@ def _cmd_tasks(settings: Settings, args: argparse.Namespace) -> int:
     from assistant import tasktable
     from index.docstore import DocStore
 
+    days = tasktable.parse_days(args.due_within) if args.due_within else None
     docstore = DocStore(settings.docstore_path)  # the table needs no model: open the store alone
     try:
-        table = tasktable.rows(tasktable.select(docstore, args.agency, args.due_before, args.due_after, args.doc,
-                                                args.status, _doc_filter(args), args.with_history), docstore)
+        tasks = tasktable.select(docstore, args.agency, args.due_before, args.due_after, args.doc, args.status,
+                                 _doc_filter(args), args.with_history)
+        if days is not None:
+            tasks = tasktable.due_soon(tasks, days)
+        table = tasktable.rows(tasks, docstore)
     finally:
         docstore.close()
-    if args.format == "xlsx":
-        out = Path(args.output or "nhiem-vu.xlsx")
-        tasktable.to_xlsx(table, out)
+    if args.format in ("xlsx", "ics"):
+        out = Path(args.output or f"nhiem-vu.{args.format}")
+        if args.format == "xlsx":
+            tasktable.to_xlsx(table, out)
+        else:
+            base = settings.public_url or f"http://{settings.host}:{settings.port}"
+            out.write_bytes(tasktable.to_ics(table, base, f"Nhiệm vụ — {args.agency}" if args.agency else "Nhiệm vụ"))
         print(f"{len(table)} nhiệm vụ -> {out}")
+        return EXIT_OK
+    if days is not None and args.format == "table":
+        print(tasktable.to_due_text(table))
         return EXIT_OK
     text = {"table": tasktable.to_text, "csv": tasktable.to_csv, "json": tasktable.to_json}[args.format](table)
     if args.output:
@@ -406,8 +417,12 @@ def parser() -> argparse.ArgumentParser:
     _add_doc_filter(p)
     p.add_argument("--with-history", action="store_true",
                    help="also the rows a newer document replaced or restated (marked); default: what is in force")
-    p.add_argument("--format", choices=["table", "csv", "json", "xlsx"], default="table")
-    p.add_argument("-o", "--output", help="write to this file (xlsx default: nhiem-vu.xlsx)")
+    p.add_argument("--due-within", metavar="SPAN",
+                   help="only tasks falling due within SPAN (30d, 2w, 1m) and those past due and not done, "
+                        "grouped by lead agency")
+    p.add_argument("--format", choices=["table", "csv", "json", "xlsx", "ics"], default="table",
+                   help="ics: an iCalendar file, one event on each dated task's deadline")
+    p.add_argument("-o", "--output", help="write to this file (xlsx/ics default: nhiem-vu.xlsx / nhiem-vu.ics)")
     p.set_defaults(func=_cmd_tasks)
 
     p = sub.add_parser("serve", help="the web app: staff chat, widget (/widget), HTTP API (/api, /docs)")

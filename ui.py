@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import uuid
+from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -67,6 +68,7 @@ document.addEventListener("click", (event) => {
 DOC_HEADERS = ["Tiêu đề", "Ngày", "Đoạn", "Nhiệm vụ", "Nguồn"]
 TASK_HEADERS = ["Chủ trì", "Phối hợp", "Nhiệm vụ", "Thời hạn", "Hạn cuối", "Khác biệt", "Tiến độ", "Văn bản"]
 #: The status filter of the Tasks tab: label -> value of `chidao tasks --status`.
+DUE_HEADERS = ["Chủ trì", "Nhiệm vụ", "Thời hạn", "Hạn cuối", "Còn / quá hạn", "Tiến độ", "Văn bản"]
 STATUS_CHOICES = [("Tất cả", ""), ("Chậm tiến độ", "late"), ("Đang thực hiện", "in_progress"),
                   ("Đã hoàn thành", "done")]
 
@@ -316,6 +318,15 @@ def _status_cell(row: dict) -> str:
     return STATUS_LABELS[row["status"]] + (f" ({written})" if written else "")
 
 
+def _task_args(values) -> tuple:
+    """The Tasks tab's filter values as :meth:`Service.tasks` takes them (agency, due before, due after, doc,
+    status, header filter)."""
+    from assistant.tasktable import doc_filter
+
+    a, af, bf, d, st, ty, iss, num, fr, to = values
+    return a, bf, af, d, st, doc_filter(ty, iss, num, fr, to)
+
+
 def _tasks_tab(service: Service):
     from assistant import tasktable
 
@@ -336,27 +347,48 @@ def _tasks_tab(service: Service):
         apply = gr.Button("Lọc", variant="primary", elem_id="chidao-tasks-filter")
         csv_button = gr.Button("Xuất CSV", size="sm")
         xlsx_button = gr.Button("Xuất Excel", size="sm")
+        ics_button = gr.Button("Xuất lịch (.ics)", size="sm", elem_id="chidao-tasks-ics")
     message = gr.Markdown(elem_id="chidao-tasks-count")
-    chart = gr.Plot(show_label=False, elem_id="chidao-tasks-chart")
-    table = gr.Dataframe(headers=TASK_HEADERS, interactive=False, wrap=True, elem_id="chidao-tasks",
-                         column_widths=["12%", "12%", "28%", "10%", "8%", "9%", "9%", "12%"])
+    with gr.Tabs():
+        with gr.Tab("Bảng"):
+            chart = gr.Plot(show_label=False, elem_id="chidao-tasks-chart")
+            table = gr.Dataframe(headers=TASK_HEADERS, interactive=False, wrap=True, elem_id="chidao-tasks",
+                                 column_widths=["12%", "12%", "28%", "10%", "8%", "9%", "9%", "12%"])
+        with gr.Tab("Sắp đến hạn", elem_id="chidao-due-tab"):
+            with gr.Row():
+                days = gr.Number(value=30, minimum=0, maximum=3650, precision=0, label="Trong bao nhiêu ngày tới",
+                                 elem_id="chidao-due-days")
+                due_button = gr.Button("Xem", elem_id="chidao-due-show")
+            due_message = gr.Markdown(elem_id="chidao-due-count")
+            due_table = gr.Dataframe(headers=DUE_HEADERS, interactive=False, wrap=True, elem_id="chidao-due")
+        with gr.Tab("Tiến trình"):
+            gantt = gr.Plot(show_label=False, elem_id="chidao-tasks-gantt")
     export = gr.File(label="Tệp xuất", interactive=False, visible=False)
 
-    def select(a, af, bf, d, st, ty, iss, num, fr, to):
-        from assistant.tasktable import doc_filter
-
+    def select(*values):
         try:
-            return service.tasks(a, bf, af, d, st, doc_filter(ty, iss, num, fr, to)), ""
+            return service.tasks(*_task_args(values)), ""
         except ValueError as exc:
             return None, f"⚠ {render.esc(str(exc))}"
 
     def show(*values):
         found, error = select(*values)
         if found is None:
-            return gr.skip(), error, gr.skip()
+            return gr.skip(), error, gr.skip(), gr.skip()
         data = [[r["lead"], r["collaborators"], r["task"], r["deadline_text"], r["due_end"], r["conflict"],
                  _status_cell(r), r["document"][:80]] for r in found]
-        return data, f"{len(found)} nhiệm vụ.", tasktable.timeline(found)
+        return data, f"{len(found)} nhiệm vụ.", tasktable.timeline(found), tasktable.gantt(found)
+
+    def due(n, *values):
+        try:
+            span = int(n if n is not None else 30)
+            found = service.tasks(*_task_args(values), due_within=span)
+        except (ValueError, TypeError) as exc:
+            return gr.skip(), f"⚠ {render.esc(str(exc))}"
+        late = sum(1 for r in found if r["due_end"] < date.today().isoformat())
+        data = [[r["lead"], r["task"], r["deadline_text"], r["due_end"], tasktable.due_note(r), _status_cell(r),
+                 r["document"][:80]] for r in found]
+        return data, f"{len(found)} nhiệm vụ đến hạn trong {span} ngày tới hoặc đã quá hạn ({late} quá hạn)."
 
     def export_tasks(kind: str):
         def run(*values):
@@ -366,13 +398,19 @@ def _tasks_tab(service: Service):
             path = Path(tempfile.mkdtemp(prefix="chidao-tasks-")) / f"nhiem-vu.{kind}"
             if kind == "xlsx":
                 tasktable.to_xlsx(found, path)
+            elif kind == "ics":
+                base = service.settings.public_url or f"http://{service.settings.host}:{service.settings.port}"
+                path.write_bytes(tasktable.to_ics(found, base, f"Nhiệm vụ — {values[0]}" if values[0] else "Nhiệm vụ"))
             else:
                 path.write_text(tasktable.to_csv(found), encoding="utf-8-sig")
             return gr.update(value=str(path), visible=True)
         return run
 
     inputs = [agency, after, before, doc, status, doc_type, issuer, number, since, until]
-    outputs = [table, message, chart]
+    outputs = [table, message, chart, gantt]
+    due_button.click(due, [days, *inputs], [due_table, due_message], api_visibility="private")
+    days.submit(due, [days, *inputs], [due_table, due_message], api_visibility="private")
+    ics_button.click(export_tasks("ics"), inputs, export, api_visibility="private")
     apply.click(show, inputs, outputs, api_visibility="private")
     for box in (agency, after, before, doc, issuer, number, since, until):
         box.submit(show, inputs, outputs, api_visibility="private")

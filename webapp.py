@@ -79,6 +79,16 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         it imports ``./assets/...``, which the staff app mounted at ``/`` serves."""
         return Response(loader, media_type="text/javascript")
 
+    import assistant
+
+    bubble_js = Path(assistant.__file__).parent / "static" / "embed.js"
+
+    @app.get("/embed.js", include_in_schema=False)
+    def embed_js() -> Response:
+        """The chat bubble any intranet page embeds with one ``<script>`` tag (plain JavaScript, no CDN)."""
+        return Response(bubble_js.read_bytes(), media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=300"})
+
     common = dict(css=ui.CSS, theme=ui.THEME, head=ui.HEAD, footer_links=["api"], run_history=False,
                   ssr_mode=False, show_error=True, max_file_size=f"{settings.max_upload_mb}mb",
                   server_name=settings.host, server_port=settings.port)

@@ -125,13 +125,23 @@ def create_api(service: Service) -> FastAPI:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
+    portals = settings.portal_tokens()
+
     def token(request: Request) -> None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        portal = portals.get((request.headers.get("origin") or "").rstrip("/"))
+        if portal is not None:  # a portal with its own token: that token (or the API token) lets it in
+            tokens = [portal] + ([settings.api_token.get_secret_value()] if settings.api_token else [])
+            if scheme.lower() == "bearer" and any(hmac.compare_digest(given.strip().encode(), t.encode())
+                                                   for t in tokens):
+                return
+            raise HTTPException(401, "missing or wrong portal token (the bubble's data-chidao-token)",
+                                headers={"WWW-Authenticate": "Bearer"})
         if settings.api_token is None:
             if settings.chat_login and not signed_in(request):
                 raise HTTPException(401, "sign in first (chat login is on), or use an API token "
                                          "(CHIDAO_API_TOKEN, header 'Authorization: Bearer <token>')")
             return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
         expected = settings.api_token.get_secret_value().encode()
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
             raise HTTPException(401, "missing or wrong API token (header 'Authorization: Bearer <token>')",
@@ -214,6 +224,24 @@ def create_api(service: Service) -> FastAPI:
             raise HTTPException(400, str(exc)) from None
         return {"summary": report.summary(), "failed": service.failures(report)}
 
+    @app.get("/api/tasks.ics", dependencies=[Depends(token)], tags=["nhiệm vụ"], response_class=Response)
+    def tasks_ics(request: Request, agency: str | None = Query(None, description="lead or collaborator, any alias"),
+                  status: str | None = Query(None, description="done / in_progress / late"),
+                  due_within: int | None = Query(None, ge=0, le=3650, description="days ahead (and past due)")
+                  ) -> Response:
+        """The task table as an iCalendar feed (one event on each dated task's deadline, with the task, its
+        document and a link to the cited passage): a calendar client can subscribe to it."""
+        from assistant.tasktable import to_ics
+
+        try:
+            rows = service.tasks(agency, status=status, due_within=due_within)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        base = settings.public_url or str(request.base_url).rstrip("/")
+        name = f"Nhiệm vụ — {agency}" if agency else "Nhiệm vụ"
+        return Response(to_ics(rows, base, name), media_type="text/calendar; charset=utf-8",
+                        headers={"Content-Disposition": 'inline; filename="nhiem-vu.ics"'})
+
     @app.get("/api/tasks", dependencies=[Depends(token)], tags=["nhiệm vụ"])
     def tasks(agency: str | None = Query(None, description="lead or collaborator, any alias"),
               due_before: str | None = Query(None, description="YYYY-MM-DD or dd/mm/yyyy"),
@@ -225,13 +253,16 @@ def create_api(service: Service) -> FastAPI:
               number: str | None = Query(None, description="the document's number, e.g. 447/TB-VPCP"),
               since: str | None = Query(None, description="document date from"),
               until: str | None = Query(None, description="document date to"),
-              with_history: bool = Query(False, description="also rows a newer document superseded")) -> list[dict]:
+              with_history: bool = Query(False, description="also rows a newer document superseded"),
+              due_within: int | None = Query(None, ge=0, le=3650,
+                                             description="only tasks due within this many days, and past due")
+              ) -> list[dict]:
         """The task table with the filters of `chidao tasks`."""
         from assistant.tasktable import doc_filter
 
         try:
             return service.tasks(agency, due_before, due_after, doc, status,
-                                 doc_filter(doc_type, issuer, number, since, until), with_history)
+                                 doc_filter(doc_type, issuer, number, since, until), with_history, due_within)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
 

@@ -103,14 +103,17 @@ class Service:
 
     def tasks(self, agency: str | None = None, due_before: str | None = None, due_after: str | None = None,
               doc: str | None = None, status: str | None = None, where: DocFilter | None = None,
-              history: bool = False) -> list[dict]:
+              history: bool = False, due_within: int | None = None) -> list[dict]:
         """The task table as `chidao tasks` filters it; ``doc`` matches a document id, or part of a title or
         of a source as shown (so that a filter cannot probe the server's folders)."""
         from assistant import tasktable
 
         docstore = self.assistant.docstore
-        found = tasktable.rows(tasktable.select(docstore, agency or None, due_before or None, due_after or None,
-                                                status=status or None, where=where, history=history), docstore)
+        tasks = tasktable.select(docstore, agency or None, due_before or None, due_after or None,
+                                 status=status or None, where=where, history=history)
+        if due_within is not None:
+            tasks = tasktable.due_soon(tasks, due_within)
+        found = tasktable.rows(tasks, docstore)
         if doc:
             needle = doc.lower()
             keep = {d["doc_id"] for d in self.documents() if d["doc_id"] == doc or needle in d["title"].lower()

@@ -177,6 +177,11 @@ class Settings(BaseSettings):
         description="Comma-separated origins of intranet pages allowed to embed the widget (CORS and CSP "
         "frame-ancestors). The default is the example host page of `chidao serve --example-page`.",
     )
+    embed_tokens: SecretStr | None = Field(
+        default=None,
+        description="Per-portal tokens of the chat bubble, 'origin=token' comma-separated: a request from that "
+        "origin must carry its token ('Authorization: Bearer <token>', the bubble's data-chidao-token).",
+    )
     public_url: str | None = Field(
         default=None,
         description="The address users reach chidao at (behind a proxy), for links to documents; default: "
@@ -244,6 +249,16 @@ class Settings(BaseSettings):
     def origins(self) -> list[str]:
         """Allowed embedding origins, without trailing slashes."""
         return [o.strip().rstrip("/") for o in self.embed_origins.split(",") if o.strip()]
+
+    def portal_tokens(self) -> dict[str, str]:
+        """origin -> the token its embedded bubble must send."""
+        raw = self.embed_tokens.get_secret_value() if self.embed_tokens else ""
+        out = {}
+        for item in raw.split(","):
+            origin, sep, token = item.strip().rpartition("=")
+            if sep and origin.strip() and token.strip():
+                out[origin.strip().rstrip("/")] = token.strip()
+        return out
 
     @property
     def admins(self) -> set[str]:

@@ -7,7 +7,7 @@ import io
 import json
 import re
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 from index.docstore import DocFilter, DocStore
@@ -273,5 +273,130 @@ def timeline(table: list[dict]):
     ax.spines[["top", "right"]].set_visible(False)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(-0.7, max(len(labels), 8) - 0.3)  # a few bars stay bars, not walls
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------ what falls due
+
+
+def parse_days(value: str) -> int:
+    """A span as staff type it: "30d", "30", "2w" (weeks), "1m" (30 days)."""
+    m = re.fullmatch(r"\s*(\d{1,4})\s*([dwm]|ngày|tuần|tháng)?\s*", value.lower())
+    if not m:
+        raise ValueError(f"not a span of days: {value!r} (use e.g. 30d, 2w, 1m)")
+    unit = m.group(2) or "d"
+    return int(m.group(1)) * {"d": 1, "ngày": 1, "w": 7, "tuần": 7, "m": 30, "tháng": 30}[unit]
+
+
+def due_soon(tasks: list[Task], days: int, today: str | None = None) -> list[Task]:
+    """Tasks falling due within ``days`` from ``today``, and those past due that no report says are done,
+    by lead agency, then deadline."""
+    from datetime import timedelta
+
+    start = date.fromisoformat(today) if today else date.today()
+    horizon = (start + timedelta(days=days)).isoformat()
+    found = [t for t in tasks if t.due_end and t.status != "done" and t.due_end <= horizon]
+    return sorted(found, key=lambda t: (t.lead, t.due_end, t.task_id))
+
+
+def due_note(row: dict, today: str | None = None) -> str:
+    """"quá hạn 12 ngày" / "còn 5 ngày" / "đến hạn hôm nay" for a row with a deadline."""
+    if not row.get("due_end"):
+        return ""
+    days = (date.fromisoformat(row["due_end"]) - (date.fromisoformat(today) if today else date.today())).days
+    if days < 0:
+        return f"quá hạn {-days} ngày"
+    return "đến hạn hôm nay" if days == 0 else f"còn {days} ngày"
+
+
+def to_due_text(table: list[dict], today: str | None = None) -> str:
+    """Tasks falling due, grouped by lead agency (the view of ``chidao tasks --due-within``)."""
+    if not table:
+        return "Không có nhiệm vụ nào sắp đến hạn hoặc quá hạn."
+    lines, lead = [], None
+    for row in table:
+        if row["lead"] != lead:
+            lead = row["lead"]
+            lines.append(f"== {lead}")
+        lines.append(f"  {row['due_end']}  {due_note(row, today):<18} {row['task'][:100]}")
+        lines.append(f"      {row['deadline_text']} — {row['document'][:60]} @ {row['start']}-{row['end']}")
+    lines.append(f"({len(table)} nhiệm vụ)")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ calendars
+
+
+def to_ics(table: list[dict], base: str, name: str = "Nhiệm vụ") -> bytes:
+    """An iCalendar file: one all-day event on each dated task's deadline, whose description holds the task,
+    its document and a link to the cited passage (a calendar client can subscribe to /api/tasks.ics)."""
+    from datetime import datetime, timedelta
+
+    from icalendar import Calendar, Event
+
+    from assistant.render import doc_url
+
+    calendar = Calendar()
+    calendar.add("prodid", "-//chidao//nhiem vu//VI")
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", name)
+    stamp = datetime.now(UTC)
+    for row in table:
+        if not row["due_end"]:
+            continue
+        due = date.fromisoformat(row["due_end"])
+        link = doc_url(base, row["doc_id"], row["start"], row["end"]) if base else ""
+        event = Event()
+        event.add("uid", f"{row['task_id']}@chidao")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", due)
+        event.add("dtend", due + timedelta(days=1))
+        event.add("summary", f"{row['lead']}: {row['task'][:120]}")
+        lines = [row["task"], f"Chủ trì: {row['lead']}",
+                 f"Phối hợp: {row['collaborators']}" if row["collaborators"] else "",
+                 f"Thời hạn: {row['deadline_text']}", f"Văn bản: {row['document']}",
+                 f"Trích dẫn: {link}" if link else ""]
+        event.add("description", "\n".join(x for x in lines if x))
+        event.add("categories", [row["lead"]])
+        if link:
+            event.add("url", link)
+        calendar.add_component(event)
+    return calendar.to_ical()
+
+
+# ------------------------------------------------------------------------------ an agency's timeline
+
+
+def gantt(table: list[dict], today: str | None = None, most: int = 25):
+    """A timeline (matplotlib Figure): one bar a dated task, from the start of its deadline range to its end,
+    coloured by progress (late red, done green, in progress amber, unknown grey), today as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from datetime import timedelta
+
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+    from matplotlib.figure import Figure
+
+    dated = sorted((r for r in table if r.get("due_end")), key=lambda r: r["due_end"])[:most]
+    fig = Figure(figsize=(8, 0.8 + 0.28 * max(len(dated), 1)), dpi=100)
+    ax = fig.add_subplot()
+    colours = {"late": "#dc2626", "done": "#16a34a", "in_progress": "#d97706"}
+    for i, row in enumerate(dated):
+        end = date.fromisoformat(row["due_end"])
+        start = date.fromisoformat(row["due_start"]) if row.get("due_start") else end - timedelta(days=6)
+        ax.barh(i, date2num(end + timedelta(days=1)) - date2num(start), left=date2num(start), height=0.6,
+                color=colours.get(row.get("status") or "", "#9ca3af"))
+    ax.set_yticks(range(len(dated)), [f"{r['lead'][:18]}: {r['task'][:38]}" for r in dated], fontsize=7)
+    ax.invert_yaxis()
+    now = date.fromisoformat(today) if today else date.today()
+    ax.axvline(date2num(now), color="#1d4ed8", linewidth=1)
+    months = AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(months)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(months))
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_title("Tiến trình nhiệm vụ (đỏ: chậm, xanh: xong, cam: đang làm; vạch: hôm nay)", fontsize=9)
+    ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig

@@ -33,6 +33,7 @@ ANSWER = "#chidao-chat .chidao-answer:not(.chidao-pending)"
 PENDING = "#chidao-chat .chidao-pending"
 ADMIN = "mat-khau-quan-tri"
 TOKEN = "tok-trinh-duyet"  # set in the module's app: the UI must not need it (it is for the API)
+PORTAL_TOKEN = "tok-cong-noi-bo"  # the bubble's data-chidao-token on the test portal
 # Waits follow the server: an answer is awaited as long as the chat shows it is being worked on (the
 # pending message is there, and changes at least every QUIET_S while an LLM streams), up to CAP_S. Every
 # other wait gets the context's default, which is generous too: a loaded 2-core box is slow, not stuck.
@@ -54,7 +55,19 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory, models_dir, embedder, host_page):
+def portal(tmp_path_factory):
+    """Another intranet portal (its own origin and a portal token), whose pages the tests write: hostile CSS
+    and the bubble's one script tag."""
+    folder = tmp_path_factory.mktemp("portal")
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory, models_dir, embedder, host_page, portal):
     from assistant.settings import Settings
 
     root = tmp_path_factory.mktemp("browser")
@@ -62,7 +75,8 @@ def web(tmp_path_factory, models_dir, embedder, host_page):
     shutil.copytree(SAMPLE, corpus)
     (corpus / "xss.txt").write_text(XSS_DOC, encoding="utf-8")
     settings = Settings(home=root / "home", models_dir=models_dir, port=free_port(), admin_password=ADMIN,
-                        embed_origins=host_page, api_token=TOKEN)
+                        embed_origins=f"{host_page},{portal[0]}", api_token=TOKEN,
+                        embed_tokens=f"{portal[0]}={PORTAL_TOKEN}")
     with running_app(settings, embedder, [corpus]) as app:
         yield app
 
@@ -383,6 +397,20 @@ def test_tasks_tab_filters(page, web):
 
     exported = httpx.get(link.get_attribute("href")).content.decode("utf-8-sig").splitlines()
     assert len(exported) == health + 1 and all("Bộ Y tế" in line for line in exported[1:])
+    # what falls due (the sample's deadlines are all in 2026), the agency's calendar, its timeline
+    due = len(web.service.tasks(agency="Bộ Y tế", due_within=30))
+    page.get_by_role("tab", name="Sắp đến hạn").click()
+    page.click("#chidao-due-show")
+    page.wait_for_function(f"() => document.querySelector('#chidao-due-count')?.innerText.includes('{due} nhiệm vụ')")
+    assert all("Bộ Y tế" in r for r in page.locator("#chidao-due div[role=row]").all_inner_texts())
+    page.click("#chidao-tasks-ics")
+    calendar = page.locator("a[href*='nhiem-vu.ics']").first
+    calendar.wait_for()
+    assert httpx.get(calendar.get_attribute("href")).content.startswith(b"BEGIN:VCALENDAR")
+    page.get_by_role("tab", name="Tiến trình").click()
+    page.wait_for_function("() => [...document.querySelectorAll('#chidao-tasks-gantt img')]"
+                           ".some(i => i.offsetWidth > 0)")
+    page.get_by_role("tab", name="Bảng").click()
     page.get_by_label("Hạn đến ngày").fill("không phải ngày")
     page.click("#chidao-tasks-filter")
     page.wait_for_function(f"() => {count}?.includes('⚠')")
@@ -473,3 +501,114 @@ def test_llm_answers_stream_into_the_chat(browser, tmp_path, models_dir, embedde
             assert answer.locator("a.chidao-cite").count() >= 1  # the final answer is checked and cited
             page.screenshot(path=str(ARTIFACTS / "llm-stream.png"), full_page=True)
             ctx.close()
+
+
+# ---------------------------------------------------------------------------------------------- the bubble
+
+HOSTILE_CSS = """<style>
+* { color: #f0f !important; font-size: 40px !important; font-family: fantasy !important; line-height: 3 !important }
+button { display: none !important; } div { border: 9px dashed lime !important; padding: 30px !important; }
+a { visibility: hidden !important; }
+</style>"""
+
+
+def _portal_page(portal, name: str, web, other: str) -> str:
+    url, folder = portal
+    (folder / name).write_text(
+        f"<!doctype html><html lang='vi'><head><meta charset='utf-8'><title>Cổng {name}</title>{HOSTILE_CSS}"
+        f"<link rel='icon' href='data:,'></head><body><h1>Cổng nội bộ</h1>"
+        f"<p><a id='next' href='{other}'>Trang khác</a></p>"
+        f"<script src='{web.url}/embed.js' data-chidao-title='Trợ lý văn bản' data-chidao-token='{PORTAL_TOKEN}' "
+        "async></script></body></html>", encoding="utf-8")
+    return f"{url}/{name}"
+
+
+def _shadow(page, expression: str):
+    return page.evaluate(f"() => {{ const root = document.querySelector('[data-chidao=bubble]').shadowRoot; "
+                         f"return {expression}; }}")
+
+
+def test_the_bubble_on_another_origin(context, web, portal):
+    first = _portal_page(portal, "a.html", web, "b.html")
+    _portal_page(portal, "b.html", web, "a.html")
+    page = context.new_page()
+    page.goto(first)
+    page.wait_for_function("() => document.querySelector('[data-chidao=bubble]')?.shadowRoot")
+    launcher = page.locator("[data-chidao=bubble] button.launch")
+    assert launcher.is_visible()  # the page's `button {display:none !important}` stays out
+    assert launcher.get_attribute("aria-label") == "Mở Trợ lý văn bản"
+    # keyboard only: focus the launcher, open, type, send
+    launcher.focus()
+    page.keyboard.press("Enter")
+    assert _shadow(page, "root.activeElement && root.activeElement.id") == "chidao-q"
+    panel_font = _shadow(page, "getComputedStyle(root.querySelector('.panel')).fontSize")
+    assert panel_font == "15px"  # the page's `* {font-size: 40px !important}` stays out
+    page.keyboard.type(QUESTION)
+    page.keyboard.press("Enter")
+    cite = page.locator("[data-chidao=bubble] .msg.bot a.cite").first
+    cite.wait_for(timeout=CAP_S * 1000)
+    answer = page.locator("[data-chidao=bubble] .msg.bot").last.inner_text()
+    assert "tháng 3" in answer
+    assert cite.get_attribute("href").startswith(web.url + "/doc/") and cite.get_attribute("target") == "_blank"
+    # a citation shows its passage in a popover on focus; Esc hides it, a second Esc closes the panel
+    cite.focus()
+    pop = page.locator("[data-chidao=bubble] .pop")
+    assert pop.is_visible() and "Đề án 06" in pop.inner_text()
+    page.keyboard.press("Escape")
+    assert not pop.is_visible()
+    # thumbs up goes to /api/feedback (with the portal's token)
+    before = len(web.service.feedback.all())
+    page.locator("[data-chidao=bubble] .rate button").first.click()
+    page.wait_for_function("() => document.querySelector('[data-chidao=bubble]').shadowRoot"
+                           ".querySelector('.rate button[aria-pressed=true]')")
+    assert len(web.service.feedback.all()) == before + 1
+    # the conversation survives a navigation within the portal
+    page.evaluate("() => document.getElementById('next').click()")
+    page.wait_for_url("**/b.html")
+    page.wait_for_function("() => document.querySelector('[data-chidao=bubble]')?.shadowRoot"
+                           "?.querySelectorAll('.msg.user').length === 1")
+    assert _shadow(page, "!root.querySelector('.panel').hidden")
+    assert QUESTION in _shadow(page, "root.querySelector('.msg.user').textContent")
+    # narrow screens: the panel fits 320 px
+    page.set_viewport_size({"width": 320, "height": 640})
+    assert _shadow(page, "root.querySelector('.panel').getBoundingClientRect().width") <= 320
+    # cleared, it is gone (also after the next navigation)
+    page.locator("[data-chidao=bubble] header button").first.click()
+    assert _shadow(page, "root.querySelectorAll('.msg').length") == 0
+    page.locator("[data-chidao=bubble] textarea").focus()
+    page.keyboard.press("Escape")
+    assert _shadow(page, "root.querySelector('.panel').hidden")
+    assert _shadow(page, "root.activeElement && root.activeElement.className") == "launch"
+
+
+def test_the_bubble_renders_a_hostile_document_inert(context, web, portal):
+    page = context.new_page()
+    page.goto(_portal_page(portal, "c.html", web, "c.html"))
+    page.wait_for_function("() => document.querySelector('[data-chidao=bubble]')?.shadowRoot")
+    page.locator("[data-chidao=bubble] button.launch").click()
+    page.locator("[data-chidao=bubble] textarea").fill("Ai chủ trì xây dựng Cổng dữ liệu kiểm thử an toàn?")
+    page.keyboard.press("Enter")
+    cite = page.locator("[data-chidao=bubble] .msg.bot a.cite").first
+    cite.wait_for(timeout=CAP_S * 1000)
+    cite.hover()
+    shown = page.locator("[data-chidao=bubble] .pop").inner_text() + page.locator(
+        "[data-chidao=bubble] .msg.bot").last.inner_text()
+    assert "<script>" in shown or "<img" in shown  # shown as text
+    assert _shadow(page, "root.querySelectorAll('script, img, a[href^=javascript]').length") == 0
+    assert page.evaluate("() => window.__chidao_xss === undefined")
+
+
+def test_the_bubble_needs_the_portal_token(web, portal):
+    import httpx
+
+    body = {"question": QUESTION}
+    origin = {"Origin": portal[0]}
+    assert httpx.post(f"{web.url}/api/ask", json=body, headers=origin, timeout=300).status_code == 401
+    wrong = {**origin, "Authorization": "Bearer sai"}
+    assert httpx.post(f"{web.url}/api/ask", json=body, headers=wrong, timeout=300).status_code == 401
+    right = {**origin, "Authorization": f"Bearer {PORTAL_TOKEN}"}
+    r = httpx.post(f"{web.url}/api/ask", json=body, headers=right, timeout=300)
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == portal[0]
+    script = httpx.get(f"{web.url}/embed.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert len(script.content) < 30_000

@@ -127,3 +127,12 @@ def test_tasks_table_filters_and_exports(tmp_path, models_dir, sample_dir):
     text = chidao(tmp_path, models_dir, "tasks", "--status", "done").stdout
     assert "Bộ Y tế" in text and "tiến độ: đã hoàn thành" in text
     assert chidao(tmp_path, models_dir, "tasks", "--status", "mai").returncode == 3
+    due = chidao(tmp_path, models_dir, "tasks", "--due-within", "30d")
+    assert due.returncode == 0 and "== Bộ Giáo dục và Đào tạo" in due.stdout and "quá hạn" in due.stdout
+    ics = tmp_path / "lich.ics"
+    made = chidao(tmp_path, models_dir, "tasks", "--agency", "Bộ Y tế", "--format", "ics", "-o", str(ics))
+    assert made.returncode == 0, made.stderr
+    from icalendar import Calendar
+
+    events = Calendar.from_ical(ics.read_bytes()).walk("VEVENT")
+    assert events and all("Bộ Y tế" in str(e["SUMMARY"]) or "Bộ Y tế" in str(e["DESCRIPTION"]) for e in events)

@@ -130,6 +130,14 @@ def test_documents_and_tasks(client, web):
     assert 0 < len(due) < len(every)
     assert all(t["due_end"] and t["due_end"] <= "2026-06-30" for t in due)
     assert client.get("/api/tasks", params={"status": "done"}).json() == []  # press reports give no progress
+    feed = client.get("/api/tasks.ics", params={"agency": "Bộ Y tế"})
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+    from icalendar import Calendar
+
+    events = Calendar.from_ical(feed.content).walk("VEVENT")
+    assert len(events) == len([t for t in tasks if t["due_end"]]) > 0
+    assert all("/doc/" in str(e["URL"]) for e in events)
+    assert client.get("/api/tasks", params={"due_within": -3}).status_code == 422
     assert {"status", "status_text", "reported", "result", "group", "progress"} <= set(every[0])
 
 
