@@ -224,7 +224,14 @@ def create_api(service: Service) -> FastAPI:
             raise HTTPException(400, str(exc)) from None
         return {"summary": report.summary(), "failed": service.failures(report)}
 
-    @app.get("/api/tasks.ics", dependencies=[Depends(token)], tags=["nhiệm vụ"], response_class=Response)
+    def calendar_token(request: Request, token_param: str | None = Query(
+            None, alias="token", description="the API token, for calendar clients that cannot send a header")) -> None:
+        if token_param and settings.api_token is not None and hmac.compare_digest(
+                token_param.encode(), settings.api_token.get_secret_value().encode()):
+            return
+        token(request)
+
+    @app.get("/api/tasks.ics", dependencies=[Depends(calendar_token)], tags=["nhiệm vụ"], response_class=Response)
     def tasks_ics(request: Request, agency: str | None = Query(None, description="lead or collaborator, any alias"),
                   status: str | None = Query(None, description="done / in_progress / late"),
                   due_within: int | None = Query(None, ge=0, le=3650, description="days ahead (and past due)")

@@ -91,6 +91,12 @@ def test_api_token_is_required(web, headers):
     assert r.status_code == 401
     assert "token" in r.json()["detail"]
     assert httpx.get(f"{web.url}/api/documents", headers=headers).status_code == 401
+    assert httpx.get(f"{web.url}/api/tasks.ics", headers=headers, params={"token": "wrong"}).status_code == 401
+
+
+def test_a_calendar_client_subscribes_with_the_token_in_the_address(web):
+    feed = httpx.get(f"{web.url}/api/tasks.ics", params={"token": TOKEN, "agency": "Bộ Công an"})
+    assert feed.status_code == 200 and feed.content.startswith(b"BEGIN:VCALENDAR")
 
 
 def test_bad_requests_get_clear_4xx(client):
