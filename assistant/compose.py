@@ -20,6 +20,7 @@ from index.lang.cues import is_stop, negated, time_phrases, word_list
 from index.lang.facts import ASSIGNERS, Mention, deadline_value, find_agencies, find_deadlines
 from index.lang.normalize import VIET_UPPER
 from index.lang.vietnamese import fold, words
+from index.tasks import Task
 
 #: At most this many characters of answer text before the references (lead and quotes together).
 BUDGET = 400
@@ -54,13 +55,35 @@ def actors(unit: Unit, reading: Reading) -> list[Mention]:
             and not find_agencies(m.group(0))]
 
 
-def fragment(reading: Reading, with_deadline: bool = True) -> str | None:
+#: A question about progress ("tiến độ thế nào?", "tình hình thực hiện", "đã hoàn thành chưa?"), folded.
+_PROGRESS = re.compile(r"\b(?:tien do|tinh hinh|ket qua thuc hien|hoan thanh chua|xong chua|den dau)\b")
+
+
+def row_fragment(reading: Reading, row: Task, with_deadline: bool = True) -> str | None:
+    """The short answer read off an assignment table's row, whose cells say who, by when and how far
+    ('Bộ Công an; thời hạn: Tháng 3/2025; tiến độ: Quá hạn — Đang chuẩn bị hồ sơ.')."""
+    parts = []
+    if "who" in reading.kinds:
+        parts.append(", ".join(row.leads) + (f" (phối hợp: {', '.join(row.collaborators)})" if row.collaborators
+                                             else ""))
+    if row.deadline_text and ("when" in reading.kinds or ("who" in reading.kinds and with_deadline)):
+        parts.append(f"thời hạn: {row.deadline_text}")
+    if row.status_text and (_PROGRESS.search(fold(reading.text)) or not parts):
+        progress = f" — {row.progress[:160].rstrip('. ')}" if row.progress else ""
+        parts.append(f"tiến độ: {row.status_text}{progress}")
+    return "; ".join(parts) if parts else None
+
+
+def fragment(reading: Reading, with_deadline: bool = True, row: Task | None = None) -> str | None:
     """The short answer of one part, read off its best unit: 'Bộ Y tế chủ trì; thời hạn: quý 3/2026',
     a time, or a number (None when the part wants a sentence, not a value). ``with_deadline``: a "who"
-    part also says the deadline (not when another part of the question asks for it)."""
+    part also says the deadline (not when another part of the question asks for it). ``row``: the task
+    table's row of an assignment table the unit lies in (its cells answer who, when and how far)."""
     if not reading.units:
         return None
     unit = reading.units[0]
+    if row is not None and ({"who", "when"} & reading.kinds or _PROGRESS.search(fold(reading.text))):
+        return row_fragment(reading, row, with_deadline)
     text = unit.text
     parts = []
     if "who" in reading.kinds:
@@ -135,6 +158,16 @@ def conflicts(units: list[Unit], number: dict[int, int]) -> list[dict]:
     return out
 
 
+def table_row(unit: Unit, docstore: DocStore) -> Task | None:
+    """The task table's row of the assignment-table row a unit lies in, if any."""
+    text = unit.hit.document.text
+    line_start = text.rfind("\n", 0, unit.start) + 1
+    if not text.startswith("|", line_start):
+        return None
+    return next((t for t in docstore.tasks(doc_id=unit.doc_id)
+                 if t.start <= unit.start < t.end and t.sentence.startswith("|")), None)
+
+
 def in_force_note(conflict: dict, citations: list[Citation], pairs: dict[tuple[str, str], str],
                   docstore: DocStore) -> dict:
     """A conflict between a document and one that supersedes it is not a disagreement between equals: the
@@ -195,7 +228,7 @@ def compose(question: str, readings: list[Reading], docstore: DocStore) -> Answe
             leads.append(f"không tìm thấy: «{reading.text.strip(' ?')}»")
             continue
         others_ask_when = any("when" in other.kinds for other in readings if other is not reading)
-        short = fragment(reading, with_deadline=not others_ask_when)
+        short = fragment(reading, with_deadline=not others_ask_when, row=table_row(reading.units[0], docstore))
         refs = [f"[{number[index_of[u.key]]}]" for u in reading.units if index_of[u.key] in number]
         if short and refs:
             # sources that disagree: the lead speaks for its first source, the note below for the rest
