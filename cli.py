@@ -266,7 +266,7 @@ def _cmd_tasks(settings: Settings, args: argparse.Namespace) -> int:
     from index.docstore import DocStore
 
     days = tasktable.parse_days(args.due_within) if args.due_within else None
-    docstore = DocStore(settings.docstore_path)  # the table needs no model: open the store alone
+    docstore = DocStore(settings.store_target)  # the table needs no model: open the store alone
     try:
         tasks = tasktable.select(docstore, args.agency, args.due_before, args.due_after, args.doc, args.status,
                                  _doc_filter(args), args.with_history)
@@ -340,7 +340,7 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_feedback(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.feedback import FeedbackStore
 
-    store = FeedbackStore(settings.feedback_path)
+    store = FeedbackStore(settings.feedback_target)
     try:
         if args.format == "csv":
             text = store.to_csv()

@@ -158,4 +158,4 @@ def build(settings: Settings | None = None, embedder: SentenceEmbedder | None = 
     )
     vectors = VectorStore(client, collection_name(settings.collection, embedder.slug),
                           model=embedder.name, dimension=embedder.dimension)
-    return Assistant(settings, embedder, DocStore(settings.docstore_path), vectors)
+    return Assistant(settings, embedder, DocStore(settings.store_target), vectors)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from index.db import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -60,14 +61,13 @@ class Feedback:
 
 
 class FeedbackStore:
-    """Append-mostly SQLite table; safe to share between the server's threads."""
+    """Append-mostly table (SQLite, or the shared PostgreSQL); safe to share between the server's threads."""
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+    def __init__(self, path: Path | str):
+        """``path``: the SQLite file, or the PostgreSQL URL every worker shares (``CHIDAO_DATABASE_URL``)."""
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = connect(path)
+        self.path = self.db.path
         self.db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -82,13 +82,13 @@ class FeedbackStore:
         with self._lock:
             cur = self.db.execute(
                 "INSERT INTO feedback (created, updated, rating, comment, question, answer, refused, citations,"
-                " settings, history, session, user, channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " settings, history, session, user, channel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (now, now, rating, comment.strip(), answer.get("question", ""), answer.get("answer", ""),
                  int(bool(answer.get("refused"))), json.dumps(answer.get("citations", []), ensure_ascii=False),
                  json.dumps(settings or {}, ensure_ascii=False), json.dumps(history or [], ensure_ascii=False),
                  session, user, channel),
             )
-            return int(cur.lastrowid)
+            return int(cur.fetchone()[0])
 
     def update(self, feedback_id: int, *, rating: int | None = ..., comment: str | None = None) -> bool:  # type: ignore[assignment]
         """Change the rating (``None`` takes it back) or the comment of an existing row; False when there

@@ -40,7 +40,7 @@ class IndexWatcher:
         self.reopened = 0  # how many times, for tests and logs
 
     def _data_version(self) -> int:
-        return int(self.assistant.docstore.db.execute("PRAGMA data_version").fetchone()[0])
+        return self.assistant.docstore.db.generation()
 
     def check(self) -> bool:
         """Reopen when the index changed since the last check; True when this call reopened it.

@@ -47,7 +47,7 @@ class Service:
     def __init__(self, settings: Settings, assistant: Assistant | None = None):
         self.settings = settings
         self.assistant = assistant or build(settings)
-        self.feedback = FeedbackStore(settings.feedback_path)
+        self.feedback = FeedbackStore(settings.feedback_target)
         self._index_lock = threading.Lock()
         self.watcher = IndexWatcher(self.assistant)
 

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         description="Keep Hugging Face libraries offline (HF_HUB_OFFLINE=1). Set false only to let "
         "a hub model name download on a machine that may reach the hub.",
     )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="A PostgreSQL URL (postgresql://user:password@host:5432/chidao) for the document store "
+        "shared by several chidao workers; default: SQLite under CHIDAO_HOME.",
+    )
     chroma_host: str | None = Field(
         default=None, description="Chroma server host; when set, a chromadb.HttpClient is used."
     )
@@ -234,6 +239,16 @@ class Settings(BaseSettings):
     def docstore_path(self) -> Path:
         """SQLite file holding documents, chunks and ingestion state."""
         return self.home / "docstore.sqlite"
+
+    @property
+    def feedback_target(self) -> Path | str:
+        """Where feedback lives: the shared PostgreSQL when there is one, else its own SQLite file."""
+        return self.database_url.get_secret_value() if self.database_url else self.feedback_path
+
+    @property
+    def store_target(self) -> Path | str:
+        """Where the document store lives: ``CHIDAO_DATABASE_URL`` (PostgreSQL), else the SQLite file."""
+        return self.database_url.get_secret_value() if self.database_url else self.docstore_path
 
     @property
     def feedback_path(self) -> Path:

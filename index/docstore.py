@@ -11,7 +11,6 @@ returns.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from index.chunk import Chunk
+from index.db import connect
 from index.load import Document
 from index.tasks import Task, in_conflict, probe_terms, similar_terms, topic_terms
 
@@ -110,6 +110,10 @@ CREATE INDEX IF NOT EXISTS task_same_other ON task_same(other);
 CREATE TABLE IF NOT EXISTS task_docs (
     doc_id TEXT PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,
     version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -210,12 +214,11 @@ class DocStore:
         {'documents': 0, 'chunks': 0, 'sources': 0}
     """
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
+    def __init__(self, path: Path | str):
+        """``path``: the SQLite file, or a PostgreSQL URL (``CHIDAO_DATABASE_URL``) shared by several workers."""
+        self.db = connect(path)
+        self.target = path  # what a second connection (the loader thread's) opens
+        self.path = self.db.path
         self.db.executescript(_SCHEMA)
         self._migrate()
 
@@ -232,7 +235,7 @@ class DocStore:
         """Bring a store written by an older chidao up to this schema (its tasks are re-extracted and its
         documents re-read anyway: the extractor and chunker versions changed with the columns)."""
         for table, added in (("tasks", self._ADDED_TASK_COLUMNS), ("documents", self._ADDED_DOCUMENT_COLUMNS)):
-            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            have = self.db.columns(table)
             for name, kind in added:
                 if name not in have:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
@@ -242,14 +245,20 @@ class DocStore:
         """Close the connection."""
         self.db.close()
 
+    def _wrote(self) -> None:
+        """Count a write (in its transaction): other workers sharing a PostgreSQL store notice the change by
+        this counter (SQLite has its own, ``PRAGMA data_version``)."""
+        self.db.execute("INSERT INTO meta VALUES ('generation', 1) "
+                        "ON CONFLICT(key) DO UPDATE SET value = meta.value + 1")
+
     # -- runs ---------------------------------------------------------------------------------
     def begin_run(self, paths: Iterable[str]) -> tuple[int, bool]:
         """Record a run's start; returns (run id, whether an earlier run never finished)."""
         unfinished = self.db.execute("SELECT COUNT(*) FROM runs WHERE finished_at IS NULL").fetchone()[0]
-        cur = self.db.execute(
-            "INSERT INTO runs(started_at, paths) VALUES (?, ?)", (time.time(), json.dumps(list(paths)))
-        )
-        return int(cur.lastrowid or 0), bool(unfinished)
+        run_id = self.db.execute(
+            "INSERT INTO runs(started_at, paths) VALUES (?, ?) RETURNING id", (time.time(), json.dumps(list(paths)))
+        ).fetchone()[0]
+        return int(run_id or 0), bool(unfinished)
 
     def finish_run(self, run_id: int) -> None:
         """Mark this run, and any interrupted run it has repaired, as finished."""
@@ -433,6 +442,7 @@ class DocStore:
         now = time.time()
         with self.db:
             self.db.execute("BEGIN")
+            self._wrote()
             for doc, chunks, sources in items:
                 # An upsert, not INSERT OR REPLACE: a replace deletes the row first, and the cascade would
                 # take the document's other sources (a copy in a folder not indexed this run), tasks and flags.
@@ -488,6 +498,7 @@ class DocStore:
         """
         with self.db:
             self.db.execute("BEGIN")
+            self._wrote()
             for doc_id, tasks in items:
                 self.db.execute("DELETE FROM tasks WHERE doc_id = ?", (doc_id,))
                 self.db.executemany(
@@ -663,12 +674,14 @@ class DocStore:
         """Forget sources (files that are gone)."""
         with self.db:
             self.db.execute("BEGIN")
+            self._wrote()
             self.db.executemany("DELETE FROM sources WHERE source = ?", [(s,) for s in sources])
 
     def drop_unreferenced(self) -> list[str]:
         """Delete documents no source holds any more; returns their ids (their vectors go next)."""
         with self.db:
             self.db.execute("BEGIN")
+            self._wrote()
             ids = [r[0] for r in self.db.execute(
                 "SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM sources)")]
             self.db.executemany("DELETE FROM documents WHERE doc_id = ?", [(i,) for i in ids])

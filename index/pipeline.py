@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.chunk import Chunk, Chunker
+from index.db import connect
 from index.docstore import DocStore
 from index.embed import SentenceEmbedder
 from index.lang.sentences import unit_spans
@@ -341,7 +342,8 @@ class Indexer:
                     continue
 
         def work() -> None:
-            reader = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, check_same_thread=False)
+            reader = (sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, check_same_thread=False)
+                      if store_path is not None else connect(self.docstore.target))
             try:
                 for path in files:
                     for item in load_path(path, self.limits):

@@ -110,3 +110,27 @@ def corpus(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available on this machine")
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A real PostgreSQL cluster for the tests that ask for one (Debian's postgresql; a skip without it,
+    a failure where CHIDAO_REQUIRE_POSTGRES=1, as in CI)."""
+    from tests import pg_support
+
+    if pg_support.binaries() is None:
+        if os.environ.get("CHIDAO_REQUIRE_POSTGRES") == "1":
+            pytest.fail("CHIDAO_REQUIRE_POSTGRES=1 but PostgreSQL is not installed (apt-get install postgresql)")
+        pytest.skip("needs Debian's postgresql")
+    with pg_support.postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request, tmp_path):
+    """Where a store under test lives: a SQLite file, then a fresh PostgreSQL database (same tests, both)."""
+    if request.param == "sqlite":
+        return tmp_path / "store.sqlite"
+    from tests import pg_support
+
+    return pg_support.new_database(request.getfixturevalue("pg_cluster"))

@@ -23,8 +23,8 @@ REFUSED = {"question": "Ai phóng tàu vũ trụ?", "answer": "Không tìm thấ
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = FeedbackStore(tmp_path / "feedback.sqlite")
+def store(store_target):
+    s = FeedbackStore(store_target)
     yield s
     s.close()
 

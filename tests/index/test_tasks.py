@@ -143,6 +143,11 @@ def _stored_vs_pairwise(store) -> tuple[dict, dict]:
 def test_conflicts_stored_at_index_time_equal_the_pairwise_comparison(tmp_path):
     """The stored flags (prefix-filtered candidates, updated per document) are exactly what comparing
     every pair finds, after documents are added, changed and removed."""
+    conflicts_match_pairwise(tmp_path / "d.sqlite")
+
+
+def conflicts_match_pairwise(target) -> None:
+    """The check above on a store at ``target`` (a SQLite file or a PostgreSQL URL)."""
     import random
 
     from index.docstore import DocStore
@@ -167,7 +172,7 @@ def test_conflicts_stored_at_index_time_equal_the_pairwise_comparison(tmp_path):
             out.append(Task(f"{doc_id}-{i}", doc_id, rng.choice(leads), (), text, end, start, end, text, 0, 1))
         return out
 
-    store = DocStore(tmp_path / "d.sqlite")
+    store = DocStore(target)
     try:
         for n in range(12):
             doc = Document(f"d{n}", f"văn bản {n}", f"Văn bản {n}", f"/x/{n}.txt")
