@@ -38,6 +38,7 @@ class IndexWatcher:
         self._lock = threading.Lock()
         self._version = self._data_version()
         self.reopened = 0  # how many times, for tests and logs
+        self.refreshed = 0  # BM25 rebuilt from a shared store another worker changed
 
     def _data_version(self) -> int:
         return self.assistant.docstore.db.generation()
@@ -45,8 +46,12 @@ class IndexWatcher:
     def check(self) -> bool:
         """Reopen when the index changed since the last check; True when this call reopened it.
 
-        Never waits: while one thread reopens, the others answer from the store they have.
+        Never waits: while one thread reopens, the others answer from the store they have. On a shared
+        PostgreSQL store, a change another worker made also brings this worker's BM25 index up to the
+        stored chunks, in a background thread (answers meanwhile use the index they have).
         """
+        if self.assistant.docstore.db.dialect == "postgresql":
+            return self._shared()
         if self.assistant.settings.chroma_host:  # a Chroma server shows every writer's vectors
             return False
         if self._data_version() == self._version or not self._lock.acquire(blocking=False):
@@ -60,6 +65,26 @@ class IndexWatcher:
             return True
         finally:
             self._lock.release()
+
+    def _shared(self) -> bool:
+        version = self._data_version()
+        if version == self._version or not self._lock.acquire(blocking=False):
+            return False
+        self._version = version
+
+        def refresh() -> None:
+            try:
+                if self.assistant.indexer.refresh_lexical():
+                    self.refreshed += 1
+                if not self.assistant.settings.chroma_host:
+                    self._reopen()
+            except Exception:  # the next change tries again; answers go on with what they have
+                log.warning("refreshing from the shared store failed", exc_info=True)
+            finally:
+                self._lock.release()
+
+        threading.Thread(target=refresh, name="chidao-refresh", daemon=True).start()
+        return True
 
     def reopen(self) -> None:
         """Reopen now (after this process's own indexing run, whose writes went through the indexer's

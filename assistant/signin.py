@@ -35,6 +35,8 @@ def load_secret(settings: Settings) -> bytes:
     ``CHIDAO_HOME/secret.key`` (mode 0600), created once and shared by every process on that home."""
     if settings.session_secret is not None:
         return settings.session_secret.get_secret_value().encode()
+    if settings.database_url is not None:
+        return shared_secret(settings.database_url.get_secret_value())
     path = settings.home / "secret.key"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
@@ -54,6 +56,20 @@ def load_secret(settings: Settings) -> bytes:
     if len(key) < 32:
         raise ValueError(f"{path} holds no usable key: delete it (a new one is made) or set CHIDAO_SESSION_SECRET")
     return key.encode()
+
+
+def shared_secret(url: str) -> bytes:
+    """The signing key kept in the shared PostgreSQL store: made by the first worker to ask, read by every
+    other, so that an admin signed in on one worker is signed in on all of them."""
+    from index.db import connect
+
+    db = connect(url)
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO secrets VALUES ('session', ?) ON CONFLICT(name) DO NOTHING", (secrets.token_hex(32),))
+        return db.execute("SELECT value FROM secrets WHERE name = 'session'").fetchone()[0].encode()
+    finally:
+        db.close()
 
 
 class AdminSessions:

@@ -92,6 +92,28 @@ def home_lock(path: Path | None) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+#: The PostgreSQL advisory lock indexing runs take (any number: the same in every chidao process).
+ADVISORY_KEY = 7_241_530_106
+
+
+@contextmanager
+def shared_lock(docstore: DocStore) -> Iterator[None]:
+    """On a shared PostgreSQL store, hold its advisory lock for a run (on a connection of its own, so the
+    server drops it when a killed run's connection goes): one writer across all workers and the command
+    line; readers never wait for it. Nothing to do on SQLite (the home's file lock covers it)."""
+    if docstore.db.dialect != "postgresql":
+        yield
+        return
+    holder = connect(docstore.target)
+    try:
+        if not holder.execute("SELECT pg_try_advisory_lock(?)", (ADVISORY_KEY,)).fetchone()[0]:
+            raise IndexBusy("indexing already in progress on the shared database (another worker or the command "
+                            "line holds its lock): one indexing run at a time; try again when it has finished")
+        yield
+    finally:
+        holder.close()  # ends the session: the lock goes with it
+
+
 @dataclass
 class IndexReport:
     """What a run did."""
@@ -210,7 +232,7 @@ class Indexer:
         Raises:
             IndexBusy: another run holds this home's lock.
         """
-        with home_lock(self.lock_path):
+        with home_lock(self.lock_path), shared_lock(self.docstore):
             return self._run(paths, prune, progress)
 
     def _run(self, paths: Iterable[str | Path], prune: bool, progress: bool) -> IndexReport:

@@ -66,3 +66,62 @@ def test_the_assistant_on_postgres_answers_as_on_sqlite(pg, indexed, models_dir,
         assert assistant.ask(question).text == indexed.ask(question).text
     finally:
         assistant.close()
+
+
+def test_one_writer_across_workers_and_readers_never_wait(pg, models_dir, embedder, tmp_path):
+    import psycopg
+
+    from assistant.build import build
+    from assistant.settings import Settings
+    from index.pipeline import ADVISORY_KEY, IndexBusy
+    from tests.conftest import SAMPLE
+
+    assistant = build(Settings(home=tmp_path / "a", models_dir=models_dir, database_url=pg), embedder=embedder)
+    other = psycopg.connect(pg, autocommit=True)
+    try:
+        assert other.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()[0]
+        with pytest.raises(IndexBusy, match="shared database"):
+            assistant.indexer.run([SAMPLE])
+        assert assistant.docstore.stats()["documents"] == 0  # reading is not blocked by the lock
+        other.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
+        assert not assistant.indexer.run([SAMPLE]).failed
+    finally:
+        other.close()
+        assistant.close()
+
+
+def test_a_second_worker_sees_what_the_first_indexed(pg, models_dir, embedder, tmp_path):
+    import time
+
+    from assistant.build import build
+    from assistant.freshness import IndexWatcher
+    from assistant.settings import Settings
+    from tests.conftest import SAMPLE
+
+    first = build(Settings(home=tmp_path / "a", models_dir=models_dir, database_url=pg), embedder=embedder)
+    second = build(Settings(home=tmp_path / "b", models_dir=models_dir, database_url=pg), embedder=embedder)
+    try:
+        watcher = IndexWatcher(second)
+        assert second.retriever.lexical is None
+        first.indexer.run([SAMPLE])
+        assert len(second.docstore.tasks()) == len(first.docstore.tasks()) > 0  # the shared store, at once
+        assert watcher.check()  # noticed by the write counter; BM25 rebuilt in the background
+        deadline = time.monotonic() + 120
+        while watcher.refreshed == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert watcher.refreshed == 1 and second.retriever.lexical is not None
+        answer = second.ask("Ai chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hạn khi nào?")
+        assert not answer.refused and "quý 3/2026" in answer.text
+    finally:
+        first.close()
+        second.close()
+
+
+def test_workers_on_one_database_sign_admins_with_one_key(pg, tmp_path):
+    from assistant.settings import Settings
+    from assistant.signin import AdminSessions, load_secret
+
+    keys = [load_secret(Settings(home=tmp_path / name, database_url=pg)) for name in ("a", "b")]
+    assert keys[0] == keys[1] and len(keys[0]) >= 32
+    cookie = AdminSessions(keys[0], "mat-khau").issue()
+    assert AdminSessions(keys[1], "mat-khau").valid(cookie)  # signed in on one worker, on the other too
