@@ -44,9 +44,13 @@ def summary(seconds: list[float]) -> dict:
             "mean_ms": round(1000 * statistics.fmean(seconds), 1) if seconds else None}
 
 
-def run(url: str, clients: int, requests: int, headers: dict | None = None, idle_requests: int = 30) -> dict:
+def run(url: str | list[str], clients: int, requests: int, headers: dict | None = None,
+        idle_requests: int = 30) -> dict:
     """Idle figures, then ``requests`` questions from ``clients`` concurrent clients; every answer must be
-    a 200 with an answer in it (anything else is counted as an error, with its reason)."""
+    a 200 with an answer in it (anything else is counted as an error, with its reason). Several URLs (workers
+    of one deployment): the clients are spread over them in turn, as a round-robin balancer would."""
+    urls = [url] if isinstance(url, str) else list(url)
+    url = urls[0]
     qs = questions()
     errors: list[str] = []
     lock = threading.Lock()
@@ -72,14 +76,14 @@ def run(url: str, clients: int, requests: int, headers: dict | None = None, idle
     per_client = [requests // clients + (1 if i < requests % clients else 0) for i in range(clients)]
 
     def worker(index: int) -> list[float]:
-        with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+        with httpx.Client(base_url=urls[index % len(urls)], headers=headers, timeout=120) as client:
             return [ask(client, qs[(index * 7 + j) % len(qs)]) for j in range(per_client[index])]
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         loaded = [t for times in pool.map(worker, range(clients)) for t in times]
     wall = time.perf_counter() - started
-    return {"clients": clients, "idle": summary(idle), "loaded": summary(loaded),
+    return {"clients": clients, "workers": len(urls), "idle": summary(idle), "loaded": summary(loaded),
             "throughput_per_s": round(len(loaded) / wall, 1), "wall_s": round(wall, 1),
             "errors": len(errors), "error_samples": errors[:5]}
 
