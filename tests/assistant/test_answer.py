@@ -16,6 +16,29 @@ from assistant.citations import Citation, markers, verify
 _NEAR_MISS = pytest.mark.xfail(strict=True, reason="calibrated refusal misses near-miss questions (issue 10)")
 
 
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def indexed(request, tmp_path_factory, models_dir, embedder):
+    """The sample corpus indexed into SQLite, then into PostgreSQL: the answers must not depend on the engine
+    (this module's tests run on both; the rest of the suite on SQLite, with the stores' own tests on both)."""
+    import shutil
+
+    from assistant.build import build
+    from assistant.settings import Settings
+    from tests.conftest import SAMPLE
+
+    root = tmp_path_factory.mktemp("indexed")
+    shutil.copytree(SAMPLE, root / "sample")
+    database = None
+    if request.param == "postgresql":
+        from tests import pg_support
+
+        database = pg_support.new_database(request.getfixturevalue("pg_cluster"))
+    built = build(Settings(home=root / "home", models_dir=models_dir, database_url=database), embedder=embedder)
+    built.indexer.run([root / "sample"])
+    yield built
+    built.close()
+
 def test_done_criterion_health_database(indexed):
     answer = indexed.ask("Ai chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hạn khi nào?")
     assert not answer.refused
