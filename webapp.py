@@ -27,7 +27,14 @@ from assistant.api import create_api  # noqa: E402
 from assistant.guard import Guard, GuardConfig  # noqa: E402
 from assistant.service import Service  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from assistant.signin import COOKIE, AdminSessions, Throttle, add_admin_login, load_secret  # noqa: E402
+from assistant.signin import (  # noqa: E402
+    COOKIE,
+    AdminSessions,
+    Throttle,
+    add_admin_login,
+    load_secret,
+    share_chat_logins,
+)
 
 
 def _auth(service: Service) -> dict:
@@ -105,7 +112,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         # named in an event is copied into Gradio's cache. The guard refuses such events first; this
         # keeps Gradio's own check as a second line.
         blocks.has_launched = True
-    signed_in = _signed_in(settings, [r.app for r in app.routes if hasattr(r.app, "tokens")])
+    mounted = {r.path: r.app for r in app.routes if hasattr(r.app, "tokens")}
+    share_chat_logins(settings, mounted)  # workers on one database: one chat sign-in for all of them
+    signed_in = _signed_in(settings, list(mounted.values()))
     app.state.signed_in = signed_in
     app.state.throttle = throttle
     app.add_middleware(Guard, config=GuardConfig(

@@ -16,9 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.db import connect
+from index.db import connect, is_url
+from index.docstore import current_revision
+from index.schema import upgrade
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created REAL NOT NULL,
@@ -36,6 +38,9 @@ CREATE TABLE IF NOT EXISTS feedback (
     channel TEXT NOT NULL DEFAULT ''   -- ui, widget, api
 );
 """
+
+#: The newest migration in ``assistant/migrations/versions``.
+SCHEMA_HEAD = "f0001"
 
 CSV_FIELDS = ["id", "created", "rating", "comment", "question", "answer", "refused", "citations", "settings",
               "session", "user", "channel"]
@@ -66,9 +71,12 @@ class FeedbackStore:
     def __init__(self, path: Path | str):
         """``path``: the SQLite file, or the PostgreSQL URL every worker shares (``CHIDAO_DATABASE_URL``)."""
         self._lock = threading.Lock()
+        if not is_url(path):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = connect(path)
         self.path = self.db.path
-        self.db.executescript(_SCHEMA)
+        if current_revision(self.db, "alembic_version_feedback") != SCHEMA_HEAD:
+            upgrade(path, Path(__file__).parent / "migrations", "alembic_version_feedback")
 
     def close(self) -> None:
         self.db.close()

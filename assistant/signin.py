@@ -16,7 +16,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -70,6 +70,53 @@ def shared_secret(url: str) -> bytes:
         return db.execute("SELECT value FROM secrets WHERE name = 'session'").fetchone()[0].encode()
     finally:
         db.close()
+
+
+class SharedLogins(MutableMapping):
+    """The chat login's session tokens (token -> user name) kept in the shared PostgreSQL store instead of one
+    worker's memory, so that a user signed in through one worker is signed in on every other. Gradio's login
+    writes and reads its ``tokens`` mapping; :func:`share_chat_logins` hands it this one."""
+
+    def __init__(self, url: str, app: str):
+        from index.db import connect
+
+        self.db = connect(url)
+        self.app = app
+        self.db.execute("CREATE TABLE IF NOT EXISTS chat_logins (app TEXT NOT NULL, token TEXT NOT NULL, "
+                        "name TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (app, token))")
+
+    def __getitem__(self, token: str) -> str:
+        row = self.db.execute("SELECT name FROM chat_logins WHERE app = ? AND token = ? AND created > ?",
+                              (self.app, str(token), time.time() - SESSION_S)).fetchone()
+        if row is None:
+            raise KeyError(token)
+        return row[0]
+
+    def __setitem__(self, token: str, name: str) -> None:
+        self.db.execute("INSERT INTO chat_logins VALUES (?, ?, ?, ?) ON CONFLICT(app, token) DO NOTHING",
+                        (self.app, str(token), str(name), time.time()))
+
+    def __delitem__(self, token: str) -> None:
+        self.db.execute("DELETE FROM chat_logins WHERE app = ? AND token = ?", (self.app, str(token)))
+
+    def __iter__(self):
+        rows = self.db.execute("SELECT token FROM chat_logins WHERE app = ?", (self.app,)).fetchall()
+        return iter([r[0] for r in rows])
+
+    def __len__(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM chat_logins WHERE app = ?", (self.app,)).fetchone()[0])
+
+
+def share_chat_logins(settings: Settings, apps: dict[str, object]) -> None:
+    """With a shared database and names-and-passwords chat login: every worker names the login cookie of
+    each Gradio app the same way (Gradio draws a random name per process) and keeps its tokens in the
+    database. ``apps``: mount path -> the mounted Gradio app."""
+    if settings.database_url is None or not settings.chat_login or settings.proxy_user_header:
+        return
+    key = load_secret(settings)
+    for path, app in apps.items():
+        app.cookie_id = hmac.new(key, f"chat-login:{path}".encode(), hashlib.sha256).hexdigest()[:32]
+        app.tokens = SharedLogins(settings.database_url.get_secret_value(), path or "/")
 
 
 class AdminSessions:

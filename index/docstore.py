@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from index.chunk import Chunk
-from index.db import connect
+from index.db import connect, is_url
 from index.load import Document
+from index.schema import upgrade
 from index.tasks import Task, in_conflict, probe_terms, similar_terms, topic_terms
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -124,6 +125,26 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+#: Columns added to ``tasks`` and ``documents`` after their first release (the baseline migration adds them to
+#: a store written before migrations existed).
+ADDED_TASK_COLUMNS = (("co_leads", "TEXT NOT NULL DEFAULT '[]'"), ("result", "TEXT"), ("task_group", "TEXT"),
+                      ("status", "TEXT"), ("status_text", "TEXT"), ("reported", "TEXT"), ("progress", "TEXT"))
+ADDED_DOCUMENT_COLUMNS = (("number", "TEXT"), ("doc_type", "TEXT"), ("summary", "TEXT"), ("parent", "TEXT"),
+                          ("place", "TEXT"), ("cites", "TEXT NOT NULL DEFAULT '[]'"),
+                          ("replaces", "TEXT NOT NULL DEFAULT '[]'"))
+#: The newest migration in ``index/migrations/versions`` (a store at it needs no upgrade; a test checks).
+SCHEMA_HEAD = "0001"
+
+
+def current_revision(db, table: str) -> str | None:
+    """The Alembic revision a store is at (None: never migrated)."""
+    try:
+        row = db.execute(f"SELECT version_num FROM {table}").fetchone()
+    except Exception:  # no such table yet (sqlite3 and psycopg raise their own errors; autocommit: no rollback)
+        return None
+    return row[0] if row else None
+
+
 @dataclass(frozen=True)
 class StoredDocument:
     """A document as the store holds it (its text is what chunk offsets point into)."""
@@ -216,30 +237,13 @@ class DocStore:
 
     def __init__(self, path: Path | str):
         """``path``: the SQLite file, or a PostgreSQL URL (``CHIDAO_DATABASE_URL``) shared by several workers."""
+        if not is_url(path):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = connect(path)
         self.target = path  # what a second connection (the loader thread's) opens
         self.path = self.db.path
-        self.db.executescript(_SCHEMA)
-        self._migrate()
-
-    #: Columns added to ``tasks`` after its first release, with their SQL types (appended in this order,
-    #: so an upgraded table has the same column order as a new one).
-    _ADDED_TASK_COLUMNS = (("co_leads", "TEXT NOT NULL DEFAULT '[]'"), ("result", "TEXT"), ("task_group", "TEXT"),
-                           ("status", "TEXT"), ("status_text", "TEXT"), ("reported", "TEXT"), ("progress", "TEXT"))
-
-    _ADDED_DOCUMENT_COLUMNS = (("number", "TEXT"), ("doc_type", "TEXT"), ("summary", "TEXT"), ("parent", "TEXT"),
-                               ("place", "TEXT"), ("cites", "TEXT NOT NULL DEFAULT '[]'"),
-                               ("replaces", "TEXT NOT NULL DEFAULT '[]'"))
-
-    def _migrate(self) -> None:
-        """Bring a store written by an older chidao up to this schema (its tasks are re-extracted and its
-        documents re-read anyway: the extractor and chunker versions changed with the columns)."""
-        for table, added in (("tasks", self._ADDED_TASK_COLUMNS), ("documents", self._ADDED_DOCUMENT_COLUMNS)):
-            have = self.db.columns(table)
-            for name, kind in added:
-                if name not in have:
-                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-        self.db.execute("CREATE INDEX IF NOT EXISTS documents_number ON documents(number)")
+        if current_revision(self.db, "alembic_version") != SCHEMA_HEAD:
+            upgrade(path, Path(__file__).parent / "migrations", "alembic_version")
 
     def close(self) -> None:
         """Close the connection."""

@@ -24,6 +24,8 @@ from tests.web_support import free_port
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ADMIN = "mat-khau-quan-tri"
+STAFF = "mat-khau-can-bo"
+HTTP = httpx.Client(timeout=300)  # signed in through one worker (chat login on), used with both
 NEW_DOC = ("THÔNG BÁO\nKết luận về kho dữ liệu khí tượng\n\n"
            "Bộ Nông nghiệp và Môi trường chủ trì xây dựng kho dữ liệu khí tượng thủy văn quốc gia, "
            "hoàn thành trong quý 2/2027.\n")
@@ -39,7 +41,8 @@ def _chidao() -> list[str]:
 def _env(home: Path, models_dir: Path, database: str, chroma_port: int) -> dict:
     return {**os.environ, "CHIDAO_HOME": str(home), "CHIDAO_MODELS_DIR": str(models_dir),
             "CHIDAO_DATABASE_URL": database, "CHIDAO_CHROMA_HOST": "127.0.0.1", "CHIDAO_CHROMA_PORT": str(chroma_port),
-            "CHIDAO_ADMIN_PASSWORD": ADMIN, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+            "CHIDAO_ADMIN_PASSWORD": ADMIN, "CHIDAO_CHAT_LOGIN": "true", "CHIDAO_CHAT_USERS": f"can-bo:{STAFF}",
+            "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
 
 
 @contextmanager
@@ -71,7 +74,7 @@ def _worker(env: dict, log: Path):
 
 
 def _ask(url: str, question: str) -> dict:
-    r = httpx.post(f"{url}/api/ask", json={"question": question}, timeout=300)
+    r = HTTP.post(f"{url}/api/ask", json={"question": question})
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -81,12 +84,17 @@ def test_two_workers_behave_as_one(pg_cluster, chroma_server, models_dir, tmp_pa
     env_a, env_b, env_cli = (_env(tmp_path / name, models_dir, database, chroma_server) for name in ("a", "b", "c"))
     subprocess.run([*_chidao(), "index", str(SAMPLE), "-q"], env=env_cli, check=True, capture_output=True)
     with _worker(env_a, tmp_path / "a.log") as (a, proc_a), _worker(env_b, tmp_path / "b.log") as (b, _):
+        # one chat sign-in, made through worker A, holds on worker B (the session lives in the database)
+        assert httpx.get(f"{b}/api/documents").status_code == 401
+        login = HTTP.post(f"{a}/login", data={"username": "can-bo", "password": STAFF})
+        assert login.status_code == 200, login.text
+        assert HTTP.get(f"{b}/api/documents").status_code == 200
         question = "Bộ Công an phải trình Chương trình tổng thể triển khai Đề án 06 khi nào?"
         assert "tháng 3" in _ask(a, question)["answer"] and "tháng 3" in _ask(b, question)["answer"]
 
         # a document uploaded through one worker is answered by the other within a few seconds
-        upload = httpx.post(f"{a}/api/documents", headers={"X-Admin-Password": ADMIN}, timeout=300,
-                            files={"files": ("khi-tuong.txt", NEW_DOC.encode(), "text/plain")})
+        upload = HTTP.post(f"{a}/api/documents", headers={"X-Admin-Password": ADMIN},
+                           files={"files": ("khi-tuong.txt", NEW_DOC.encode(), "text/plain")})
         assert upload.status_code == 200, upload.text
         deadline, answer = time.monotonic() + 30, {}
         while time.monotonic() < deadline:
@@ -102,15 +110,15 @@ def test_two_workers_behave_as_one(pg_cluster, chroma_server, models_dir, tmp_pa
         subprocess.run([*_chidao(), "index", "--no-prune", str(tmp_path / "cli"), "-q"], env=env_cli, check=True,
                        capture_output=True)
         for url in (a, b):
-            leads = {t["lead"] for t in httpx.get(f"{url}/api/tasks", timeout=60).json()}
+            leads = {t["lead"] for t in HTTP.get(f"{url}/api/tasks").json()}
             assert {"Bộ Xây dựng", "Bộ Nông nghiệp và Môi trường", "Bộ Công an"} <= leads
 
         # feedback given on one is exported from the other
         rated = _ask(a, question)
-        given = httpx.post(f"{a}/api/feedback", json={"question": question, "answer": rated, "rating": "up",
-                                                      "comment": "góp ý qua máy A"}, timeout=60)
+        given = HTTP.post(f"{a}/api/feedback", json={"question": question, "answer": rated, "rating": "up",
+                                                     "comment": "góp ý qua máy A"})
         assert given.status_code == 201, given.text
-        export = httpx.get(f"{b}/api/feedback.csv", headers={"X-Admin-Password": ADMIN}, timeout=60)
+        export = HTTP.get(f"{b}/api/feedback.csv", headers={"X-Admin-Password": ADMIN})
         assert export.status_code == 200 and "góp ý qua máy A" in export.text
 
         # one worker killed in the middle of an answer: the other goes on serving
