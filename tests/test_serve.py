@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, SAMPLE
-from tests.web_support import free_port
+from tests.web_support import free_port, wait_healthy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,15 +30,7 @@ def test_serve_starts_answers_and_stops(tmp_path, models_dir):
                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() - started < 120, "not ready after 120 s"
-            time.sleep(0.2)
+        wait_healthy(url, proc, 120, proc.stderr.read)
         print(f"ready {time.monotonic() - started:.1f} s after start")
         r = httpx.post(f"{url}/api/ask", json={
             "question": "Bộ Công an phải trình Chương trình tổng thể triển khai Đề án 06 khi nào?"}, timeout=60)

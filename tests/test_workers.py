@@ -19,7 +19,7 @@ import pytest
 from tests import pg_support
 from tests.conftest import ROOT, SAMPLE
 from tests.index.test_store_server import chroma_server  # noqa: F401  (a fixture)
-from tests.web_support import free_port
+from tests.web_support import free_port, wait_healthy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -53,16 +53,7 @@ def _worker(env: dict, log: Path):
                                 stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "worker not ready after 180 s"
-                time.sleep(0.3)
+            wait_healthy(url, proc, 180, log.read_text)
             yield url, proc
         finally:
             if proc.poll() is None:

@@ -33,6 +33,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(url: str, proc, seconds: float, output) -> None:
+    """Wait until a started `chidao serve` at ``url`` answers /healthz; fail with ``output()`` (its log) when
+    the process exits first, or after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, output()
+        assert time.monotonic() < deadline, f"not ready after {seconds:.0f} s"
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def running_app(settings, embedder, corpus: list[Path]):
     """Index ``corpus`` into ``settings.home``, start the whole app, yield its address, stop it."""
