@@ -15,6 +15,8 @@ from pathlib import Path
 from index.db import Database, is_url
 
 _LOCK = threading.Lock()
+#: The PostgreSQL advisory lock held while a store is migrated (any number, the same in every process).
+MIGRATION_LOCK = 7_241_530_107
 
 
 def sqlalchemy_url(target: str | Path) -> str:
@@ -34,8 +36,10 @@ def upgrade(target: str | Path, scripts: Path, version_table: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(scripts))
     config.attributes["version_table"] = version_table
-    engine = create_engine(sqlalchemy_url(target), poolclass=NullPool)
-    if engine.dialect.name == "sqlite":
+    sqlite = not is_url(target)
+    engine = create_engine(sqlalchemy_url(target), poolclass=NullPool,
+                           connect_args={"timeout": 60} if sqlite else {})
+    if sqlite:
         # Python's sqlite3 commits before DDL on its own; let SQLAlchemy's BEGIN hold the whole migration
         # (the recipe of SQLAlchemy's SQLite notes), so that a failed migration leaves the file as it was.
         from sqlalchemy import event
@@ -46,10 +50,14 @@ def upgrade(target: str | Path, scripts: Path, version_table: str) -> None:
 
         @event.listens_for(engine, "begin")
         def _begin(connection) -> None:
-            connection.exec_driver_sql("BEGIN")
+            # IMMEDIATE: the write lock first, so that a second process opening the same new store waits and
+            # then finds it migrated, instead of migrating it twice
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     try:
         with _LOCK, engine.begin() as connection:  # one transaction: a failed migration changes nothing
+            if not sqlite:  # workers starting together on a new database: one migrates, the others wait
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     finally:

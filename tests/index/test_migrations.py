@@ -76,3 +76,23 @@ def test_a_failed_migration_changes_nothing(tmp_path):
     finally:
         db.close()
     assert tables == {"tasks"}
+
+
+def test_processes_opening_a_new_store_at_once_migrate_it_once(store_target):
+    """Workers started together on a new store: one migrates, the others wait and find it done."""
+    import subprocess
+    import sys
+
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from index.docstore import DocStore; "
+            "DocStore(sys.argv[1]).close()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(store_target)], stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    from index.db import connect
+
+    db = connect(store_target)
+    try:
+        assert [r[0] for r in db.execute("SELECT version_num FROM alembic_version").fetchall()] == ["0001"]
+    finally:
+        db.close()
