@@ -16,7 +16,7 @@ from assistant.citations import Citation, cite, verify
 from assistant.retrieve import Hit
 from assistant.units import INDEX, Unit
 from index.docstore import DocStore
-from index.lang.cues import is_stop, negated, time_phrases, word_list
+from index.lang.cues import is_stop, negated, progress_pattern, time_phrases, word_list
 from index.lang.facts import ASSIGNERS, Mention, deadline_value, find_agencies, find_deadlines
 from index.lang.normalize import VIET_UPPER
 from index.lang.vietnamese import fold, words
@@ -55,8 +55,9 @@ def actors(unit: Unit, reading: Reading) -> list[Mention]:
             and not find_agencies(m.group(0))]
 
 
-#: A question about progress ("tiến độ thế nào?", "tình hình thực hiện", "đã hoàn thành chưa?"), folded.
-_PROGRESS = re.compile(r"\b(?:tien do|tinh hinh|ket qua thuc hien|hoan thanh chua|xong chua|den dau)\b")
+def _asks_progress(reading: Reading) -> bool:
+    """A question about progress ("tiến độ thế nào?", "đã hoàn thành chưa?"; data/progress.tsv)."""
+    return bool(progress_pattern("asks_progress").search(fold(reading.text)))
 
 
 def row_fragment(reading: Reading, row: Task, with_deadline: bool = True) -> str | None:
@@ -68,7 +69,7 @@ def row_fragment(reading: Reading, row: Task, with_deadline: bool = True) -> str
                                              else ""))
     if row.deadline_text and ("when" in reading.kinds or ("who" in reading.kinds and with_deadline)):
         parts.append(f"thời hạn: {row.deadline_text}")
-    if row.status_text and (_PROGRESS.search(fold(reading.text)) or not parts):
+    if row.status_text and (_asks_progress(reading) or not parts):
         progress = f" — {row.progress[:160].rstrip('. ')}" if row.progress else ""
         parts.append(f"tiến độ: {row.status_text}{progress}")
     return "; ".join(parts) if parts else None
@@ -82,7 +83,7 @@ def fragment(reading: Reading, with_deadline: bool = True, row: Task | None = No
     if not reading.units:
         return None
     unit = reading.units[0]
-    if row is not None and ({"who", "when"} & reading.kinds or _PROGRESS.search(fold(reading.text))):
+    if row is not None and ({"who", "when"} & reading.kinds or _asks_progress(reading)):
         return row_fragment(reading, row, with_deadline)
     text = unit.text
     parts = []
@@ -210,8 +211,11 @@ def compose(question: str, readings: list[Reading], docstore: DocStore) -> Answe
         return None
     pairs = docstore.in_force_over({u.doc_id for u in units})
     if pairs:  # what is in force first: the lead speaks for it, older documents follow
+        cited = {u.doc_id for u in units}
+        superseded = {old for new, old in pairs if new in cited}
+
         def older(u: Unit) -> bool:
-            return any((v.doc_id, u.doc_id) in pairs for v in units)
+            return u.doc_id in superseded
 
         units.sort(key=older)
         readings = [replace(r, units=sorted(r.units, key=older)) for r in readings]
