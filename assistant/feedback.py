@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.db import connect, is_url
-from index.docstore import current_revision
-from index.schema import upgrade
+from index.schema import ensure
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -75,8 +74,7 @@ class FeedbackStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = connect(path)
         self.path = self.db.path
-        if current_revision(self.db, "alembic_version_feedback") != SCHEMA_HEAD:
-            upgrade(path, Path(__file__).parent / "migrations", "alembic_version_feedback")
+        ensure(self.db, path, Path(__file__).parent / "migrations", "alembic_version_feedback", SCHEMA_HEAD)
 
     def close(self) -> None:
         self.db.close()

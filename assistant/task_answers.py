@@ -14,18 +14,14 @@ from assistant.citations import Citation, verify
 from assistant.question import Question, is_stop
 from assistant.tasktable import STATUS_LABELS, in_force, with_status
 from index.docstore import DocStore
+from index.lang.cues import progress_pattern
 from index.lang.facts import ASSIGNERS, COLLECTIVE, find_agencies, find_deadlines
 from index.lang.vietnamese import fold, has_marks, words
+from index.table_tasks import STATUSES
 from index.tasks import normalize_deadline
 
 #: Words of list questions that name the kind of thing, not the topic.
 _GENERIC = frozenset(fold(w) for w in "nhiệm vụ việc công việc gì nào những các được giao chủ trì phải xong".split())
-#: Progress asked about: "những nhiệm vụ nào chậm tiến độ?", "... đã hoàn thành?" (folded text).
-_STATUS_ASKED: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("late", re.compile(r"\b(?:cham(?:\s+tien\s+do|\s+tre)?|qua han|tre han|chua hoan thanh|chua xong)\b")),
-    ("done", re.compile(r"\b(?:da hoan thanh|da xong|hoan thanh roi)\b")),
-    ("in_progress", re.compile(r"\b(?:dang thuc hien|dang trien khai|dang lam)\b")),
-)
 _PERIOD = re.compile(r"(?:quý\s+(?:IV|I{1,3}|[1-4])|tháng\s+\d{1,2})(?:\s*[/.]\s*|\s+năm\s+)\d{4}|năm\s+\d{4}", re.I)
 
 
@@ -40,8 +36,8 @@ def _period(text: str) -> tuple[str | None, str | None]:
 def _status_asked(text: str) -> tuple[str | None, set[str]]:
     """(the status a question asks for, the folded words asking it: not topic words)."""
     folded = fold(text)
-    for status, pattern in _STATUS_ASKED:
-        m = pattern.search(folded)
+    for status in STATUSES:  # data/progress.tsv, kinds asks_late / asks_done / asks_in_progress
+        m = progress_pattern(f"asks_{status}").search(folded)
         if m:
             return status, set(m.group(0).split())
     return None, set()
@@ -117,8 +113,8 @@ def answer_from_tasks(q: Question, docstore: DocStore) -> Answer | None:
         line = f"- {', '.join(task.leads)}{partners} — {due}: «{quoted}» [{citation.n}]{progress}"
         older = [by_id[h] for h in task.history if h in by_id]
         if older:
-            labels = {o.doc_id: (docstore.document(o.doc_id).label if docstore.document(o.doc_id) else o.doc_id)
-                      for o in older}
+            labels = {doc_id: (found.label if (found := docstore.document(doc_id)) else doc_id)
+                      for doc_id in {o.doc_id for o in older}}
             line += " (văn bản cũ hơn ghi: " + "; ".join(
                 f"{o.deadline_text or 'không hạn'} theo {labels[o.doc_id]}" for o in older) + ")"
         others = [by_id[c] for c in task.conflicts if c in by_id]

@@ -69,7 +69,7 @@ def with_status(tasks: list[Task], docstore: DocStore, today: str | None = None)
         row = latest.get(task.task_id)
         if row is not None:
             task = replace(task, status=row.status, status_text=row.status_text, reported=row.reported,
-                           progress=row.progress if row.doc_id != task.doc_id else task.progress)
+                           progress=row.progress)
         at = task.reported or today or date.today().isoformat()
         if task.status == "in_progress" and task.due_end and task.due_end < at:
             task = replace(task, status="late")

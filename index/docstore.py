@@ -21,7 +21,7 @@ import numpy as np
 from index.chunk import Chunk
 from index.db import connect, is_url
 from index.load import Document
-from index.schema import upgrade
+from index.schema import ensure
 from index.tasks import Task, in_conflict, probe_terms, similar_terms, topic_terms
 
 SCHEMA = """
@@ -136,15 +136,6 @@ ADDED_DOCUMENT_COLUMNS = (("number", "TEXT"), ("doc_type", "TEXT"), ("summary", 
 SCHEMA_HEAD = "0001"
 
 
-def current_revision(db, table: str) -> str | None:
-    """The Alembic revision a store is at (None: never migrated)."""
-    try:
-        row = db.execute(f"SELECT version_num FROM {table}").fetchone()
-    except Exception:  # no such table yet (sqlite3 and psycopg raise their own errors; autocommit: no rollback)
-        return None
-    return row[0] if row else None
-
-
 @dataclass(frozen=True)
 class StoredDocument:
     """A document as the store holds it (its text is what chunk offsets point into)."""
@@ -242,8 +233,7 @@ class DocStore:
         self.db = connect(path)
         self.target = path  # what a second connection (the loader thread's) opens
         self.path = self.db.path
-        if current_revision(self.db, "alembic_version") != SCHEMA_HEAD:
-            upgrade(path, Path(__file__).parent / "migrations", "alembic_version")
+        ensure(self.db, path, Path(__file__).parent / "migrations", "alembic_version", SCHEMA_HEAD)
 
     def close(self) -> None:
         """Close the connection."""

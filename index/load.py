@@ -44,6 +44,7 @@ from index.files import (
 from index.header import Reference, Replacement, doc_type_of, read_header
 from index.lang.normalize import normalize_text
 from index.metadata import extract_date, extract_issuer, guess_title, split_header
+from index.pdf import reflow, with_ocr, with_tables
 from index.tables import flatten, markdown_tables, render_table
 
 __all__ = ["DEFAULT_LIMITS", "Document", "Limits", "LoadError", "LoadFailure", "iter_files", "load_path",
@@ -255,7 +256,7 @@ def _load_pdf(data: bytes, limits: Limits) -> Iterator[_Raw]:
         raise LoadError("encrypted PDF (a password is needed to read it)") from None
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise LoadError(f"unreadable PDF (truncated or corrupt: {exc})") from None
-    pages = [reflow(page) for page in _with_tables(data, _with_ocr(data, pages))]
+    pages = [reflow(page) for page in with_tables(data, with_ocr(data, pages))]
     raw = _Raw("\n\n".join(pages))
     if not raw.text.strip():
         raise LoadError("PDF has no text layer and OCR found no text in it (blank or unreadable scans)")
@@ -267,83 +268,6 @@ def _load_pdf(data: bytes, limits: Limits) -> Iterator[_Raw]:
             if match:
                 raw.file_date = "-".join(match.groups())
     yield raw
-
-
-_LOWER = "".join(ch for ch in map(chr, range(0x61, 0x1EFA)) if ch.isalpha() and ch.islower())
-_WRAPPED = re.compile(rf"(?<=[^\s.:;!?…|])[ \t]*\n[ \t]*(?=[{_LOWER}0-9(])")
-
-
-def reflow(text: str) -> str:
-    """A PDF page's lines joined where the page only wrapped them: a line that does not end a sentence,
-    followed by one that starts in lower case or with a digit ("xây dựng cơ sở dữ liệu / tiêm chủng ...").
-
-    Example:
-        >>> reflow("Sở Y tế xây dựng cơ sở dữ liệu\ntiêm chủng.\nTHÔNG BÁO\nKết luận")
-        'Sở Y tế xây dựng cơ sở dữ liệu tiêm chủng.\nTHÔNG BÁO\nKết luận'
-    """
-    return _WRAPPED.sub(" ", text)
-
-
-def _with_ocr(data: bytes, pages: list[str]) -> list[str]:
-    """Pages without a text layer read by OCR (a mixed PDF keeps the text layer of its other pages)."""
-    from index import ocr
-
-    scanned = [i for i, text in enumerate(pages) if ocr.needs_ocr(text)]
-    if not scanned:
-        return pages
-    reason = ocr.missing()
-    if reason is not None:
-        if len(scanned) == len(pages) or sum(len(p.strip()) for p in pages) < 200:
-            raise LoadError(f"scanned PDF: no text layer on {len(scanned)} of {len(pages)} pages, and {reason}")
-        log.warning("%d scanned pages left out: %s", len(scanned), reason)
-        return pages
-    read = ocr.ocr_pages(data, scanned)
-    return [read.get(i, text) for i, text in enumerate(pages)]
-
-
-def _page_with_tables(page) -> str | None:
-    """A pdfplumber page's text with its ruled tables rendered as rows, in reading order from the top;
-    None when the page has no table."""
-    tables = page.find_tables()
-    if not tables:
-        return None
-    boxes = [t.bbox for t in tables]
-
-    def outside(obj) -> bool:
-        x, y = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
-        return not any(x0 <= x <= x1 and top <= y <= bottom for x0, top, x1, bottom in boxes)
-
-    blocks = [(line["top"], line["text"]) for line in page.filter(outside).extract_text_lines()]
-    for table in tables:
-        # a line break inside a PDF cell is where the text wrapped, not a new paragraph
-        rows = [[" ".join((cell or "").split()) for cell in row] for row in table.extract()]
-        blocks.append((table.bbox[1], render_table(rows)))
-    return "\n".join(text for _, text in sorted(blocks, key=lambda b: b[0]))
-
-
-def _with_tables(data: bytes, pages: list[str]) -> list[str]:
-    """Pages holding ruled tables re-read with pdfplumber, so their tables come out as rows (pypdf runs a
-    table's cells together line by line); every other page keeps pypdf's text. A page pdfplumber cannot
-    read keeps pypdf's text too."""
-    try:
-        import pdfplumber
-    except ImportError:  # an installation without it still reads the text
-        return pages
-    out = list(pages)
-    try:
-        with pdfplumber.open(io.BytesIO(data)) as pdf:
-            for number, page in enumerate(pdf.pages[: len(pages)]):
-                try:
-                    text = _page_with_tables(page)
-                except Exception:  # one odd page: keep what pypdf read
-                    log.debug("pdfplumber could not read page %d", number + 1, exc_info=True)
-                    continue
-                if text is not None:
-                    out[number] = text
-                page.close()
-    except Exception:
-        log.debug("pdfplumber could not open the PDF; pypdf's text is kept", exc_info=True)
-    return out
 
 
 def _load_jsonl(handle: BinaryIO, name: str, limits: Limits) -> Iterator[_Raw | LoadFailure]:

@@ -26,6 +26,22 @@ def sqlalchemy_url(target: str | Path) -> str:
     return f"sqlite:///{Path(target)}"
 
 
+def current_revision(db: Database, table: str) -> str | None:
+    """The Alembic revision a store is at (None: never migrated)."""
+    try:
+        row = db.execute(f"SELECT version_num FROM {table}").fetchone()
+    except Exception:  # no such table yet (sqlite3 and psycopg raise their own errors; autocommit: no rollback)
+        return None
+    return row[0] if row else None
+
+
+def ensure(db: Database, target: str | Path, scripts: Path, version_table: str, head: str) -> None:
+    """Migrate the store ``db`` (opened on ``target``) when it is behind ``head``: a store at the head costs
+    one query when opened, not an Alembic run."""
+    if current_revision(db, version_table) != head:
+        upgrade(target, scripts, version_table)
+
+
 def upgrade(target: str | Path, scripts: Path, version_table: str) -> None:
     """Bring the store at ``target`` to the newest revision in ``scripts``."""
     from alembic import command
@@ -88,4 +104,3 @@ def add_missing_columns(op, table: str, columns: tuple[tuple[str, str], ...]) ->
             op.execute(to_postgres(sql).replace("%%", "%") if bind.dialect.name == "postgresql" else sql)
 
 
-__all__ = ["Database", "add_missing_columns", "run_script", "sqlalchemy_url", "upgrade"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from index.lang.cues import progress_pattern
 from index.lang.facts import find_agencies
 from index.lang.vietnamese import fold
 from index.tables import Cell, Row, Table, find_tables
@@ -33,14 +34,8 @@ _ROLES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("task", re.compile(r"nhiem vu|noi dung|cong viec|ten de an|de an|chi dao|giai phap|hoat dong")),
 )
 
-#: Progress words, most specific first: "chưa hoàn thành" is late, not done.
-_STATUS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("late", re.compile(r"\b(?:cham|qua han|tre han|chua hoan thanh|khong hoan thanh|chua thuc hien)\b")),
-    ("in_progress", re.compile(r"\b(?:dang|tiep tuc|theo lo trinh|chua den han)\b")),
-    ("done", re.compile(r"\b(?:da hoan thanh|hoan thanh|da ban hanh|xong|da thuc hien)\b")),
-)
-#: Deadlines that recur or stay open: kept as written, with no date range.
-_OPEN_ENDED = re.compile(r"thuong xuyen|hang nam|dinh ky|tiep theo|lien tuc|hang quy|hang thang")
+#: The statuses of a progress cell, in the order they are tried (data/progress.tsv: "chưa hoàn thành" is late).
+STATUSES = ("late", "in_progress", "done")
 _YEARS = re.compile(r"(?:nam\s+)?(\d{4})(?:\s*[-–]\s*(\d{4}))?")
 _ROMAN_OR_LETTER = re.compile(r"^(?:[IVXLC]+|[A-ZĐ])\.?$")
 
@@ -53,10 +48,7 @@ def status_of(text: str) -> str | None:
         ('in_progress', 'late', 'done')
     """
     folded = fold(text)[:80]
-    for status, pattern in _STATUS:
-        if pattern.search(folded):
-            return status
-    return None
+    return next((status for status in STATUSES if progress_pattern(status).search(folded)), None)
 
 
 @dataclass(frozen=True)
@@ -188,7 +180,7 @@ def year_range(text: str) -> tuple[str | None, str | None]:
 
 def open_ended(text: str) -> bool:
     """A recurring or open deadline ("Thường xuyên", "Hằng năm", "2025 và những năm tiếp theo")."""
-    return bool(_OPEN_ENDED.search(fold(text)))
+    return bool(progress_pattern("open").search(fold(text)))
 
 
 def _cell(row: Row, column: int | None) -> Cell | None:

@@ -351,12 +351,10 @@ def similar_terms(ta: set[str], tb: set[str]) -> bool:
     return bool(ta and tb) and len(ta & tb) / len(ta | tb) >= SAME_ASSIGNMENT
 
 
-_similar = similar_terms
-
 
 def same_assignment(a: Task, b: Task) -> bool:
     """Two rows describing one assignment (in two documents): similar task phrases."""
-    return _similar(topic_terms(a), topic_terms(b))
+    return similar_terms(topic_terms(a), topic_terms(b))
 
 
 def probe_terms(terms: set[str], frequency: dict[str, int]) -> list[str]:
@@ -386,7 +384,7 @@ def in_conflict(a: Task, b: Task, ta: set[str] | None = None, tb: set[str] | Non
     deadline. ``ta``/``tb``: the rows' :func:`topic_terms` when already known."""
     if a.doc_id == b.doc_id:
         return False
-    if not _similar(topic_terms(a) if ta is None else ta, topic_terms(b) if tb is None else tb):
+    if not similar_terms(topic_terms(a) if ta is None else ta, topic_terms(b) if tb is None else tb):
         return False
     return a.lead != b.lead or not _overlap(a, b)
 

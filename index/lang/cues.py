@@ -178,3 +178,13 @@ def measured(text: str) -> list[str]:
                 out.append(word)
             return out
     return []
+
+
+@lru_cache(maxsize=16)
+def progress_pattern(kind: str) -> re.Pattern[str]:
+    """Whole-word folded pattern of the phrases of one kind of ``data/progress.tsv`` (longest first, so
+    the match names the whole phrase: "chậm tiến độ" before "chậm")."""
+    phrases = sorted({fold(phrase) for k, phrase in _rows("progress.tsv") if k == kind}, key=len, reverse=True)
+    if not phrases:
+        raise KeyError(f"no phrases of kind {kind!r} in progress.tsv")
+    return re.compile(r"\b(?:" + "|".join(r"\s+".join(map(re.escape, p.split())) for p in phrases) + r")\b")

@@ -36,7 +36,8 @@ def test_the_code_knows_its_newest_revision(folder, head_of):
 
 def test_a_store_from_before_migrations_is_brought_up(store_target):
     from index.db import connect
-    from index.docstore import ADDED_DOCUMENT_COLUMNS, ADDED_TASK_COLUMNS, SCHEMA_HEAD, DocStore, current_revision
+    from index.docstore import ADDED_DOCUMENT_COLUMNS, ADDED_TASK_COLUMNS, SCHEMA_HEAD, DocStore
+    from index.schema import current_revision
 
     old = connect(store_target)
     old.executescript(OLD)
