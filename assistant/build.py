@@ -125,7 +125,7 @@ def make_cross_reader(settings: Settings):
                     settings.embedding_model)
         return None
     return _cross_reader(resolve_model_path(settings.embedding_model, settings.models_dir), str(settings.models_dir),
-                         settings.embedding_backend)
+                         "torch" if settings.embedding_backend == "torch" else "onnx")
 
 
 @lru_cache(maxsize=2)

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +28,15 @@ log = logging.getLogger(__name__)
 
 #: Bumped when tokens or saved statistics change, so older saved indexes are rebuilt.
 LEXICAL_VERSION = "4"
-#: A delta segment is merged into a full rebuild once it (or the removals) outgrow this share of the base.
+#: A delta segment is sealed into a base segment of its own once it outgrows this share of the archive, and
+#: a base segment is rebuilt from its live chunks once this share of it was removed ...
 MERGE_SHARE = 0.1
 MERGE_FLOOR = 2000  # ... or this many chunks, whichever is larger
+#: A base segment holds at most this many chunks. Building one holds every token, spelling and word pair
+#: of its chunks at once (about 600 MiB for 20,000 news chunks), so segments of bounded size bound the
+#: memory of every build, whatever the archive's size; and no change ever rebuilds more than one segment
+#: (or two small ones merged).
+SEGMENT_CHUNKS = 20000
 
 
 def _bm25s():
@@ -50,12 +56,99 @@ def fingerprint(chunk_spans: Iterable[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+class Spellings:
+    """A read-only ``str -> str`` table (folded word or word pair -> the corpus' most frequent spelling)
+    in two strings and a few arrays instead of a dict: the half million word pairs of 20,000 news chunks
+    hold about 140 MiB as a Python dict and about 30 MiB here. Looked up by the keys' hashes (computed in
+    this process when loaded), each hit checked against the key itself."""
+
+    def __init__(self, mapping: dict[str, str] | tuple[list[str], list[str]]):
+        keys, values = (list(mapping), list(mapping.values())) if isinstance(mapping, dict) else mapping
+        order = self._index(keys)
+        self._values, self._value_at = _packed([values[i] for i in order])
+
+    def _index(self, keys: list[str]) -> np.ndarray:
+        hashes = np.fromiter((hash(k) for k in keys), dtype=np.int64, count=len(keys))
+        order = np.argsort(hashes, kind="stable")
+        self._hashes = hashes[order]
+        self._keys, self._key_at = _packed([keys[i] for i in order])
+        return order
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def _find(self, key: str) -> int:
+        wanted = hash(key)
+        at = int(np.searchsorted(self._hashes, wanted))
+        while at < len(self._hashes) and self._hashes[at] == wanted:
+            if self._keys[self._key_at[at] : self._key_at[at + 1]] == key:
+                return at
+            at += 1
+        return -1
+
+    def _value(self, at: int):
+        return self._values[self._value_at[at] : self._value_at[at + 1]]
+
+    def get(self, key: str):
+        at = self._find(key)
+        return None if at < 0 else self._value(at)
+
+    def __contains__(self, key: str) -> bool:
+        return self._find(key) >= 0
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        for i in range(len(self._hashes)):
+            yield self._keys[self._key_at[i] : self._key_at[i + 1]], self._value(i)
+
+    def to_json(self) -> dict:
+        """Keys and values, each joined by newlines (no key or value holds one: they are words)."""
+        keys, values = zip(*self.items()) if len(self) else ((), ())
+        return {"packed": 1, "keys": "\n".join(keys), "values": "\n".join(values)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Spellings:
+        """What :meth:`to_json` wrote, or a plain mapping (segments written before this table)."""
+        if data.get("packed") == 1:  # a plain mapping's values are words, never a number
+            keys = data["keys"].split("\n") if data["keys"] else []
+            return cls((keys, data["values"].split("\n") if data["values"] else []))
+        return cls(data)
+
+
+class TokenIds(Spellings):
+    """The same table from tokens to their BM25 row (int): bm25s keeps its vocabulary as a dict and a set,
+    about 145 MiB for the half million words and word pairs of 20,000 news chunks; this holds about 20."""
+
+    def __init__(self, mapping: dict[str, int] | tuple[list[str], list[int]]):
+        keys, values = (list(mapping), list(mapping.values())) if isinstance(mapping, dict) else mapping
+        order = self._index(keys)
+        self._ids = np.asarray(values, dtype=np.int64)[order] if len(keys) else np.zeros(0, dtype=np.int64)
+
+    def _value(self, at: int) -> int:
+        return int(self._ids[at])
+
+    def to_json(self) -> dict:
+        keys = [self._keys[self._key_at[i] : self._key_at[i + 1]] for i in range(len(self))]
+        return {"packed": 1, "keys": "\n".join(keys), "ids": self._ids.tolist()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TokenIds:
+        keys = data["keys"].split("\n") if data["keys"] else []
+        return cls((keys, data["ids"]))
+
+
+def _packed(texts: list[str]) -> tuple[str, np.ndarray]:
+    """``texts`` as one string and the offsets of each (n + 1)."""
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=offsets[1:])
+    return "".join(texts), offsets
+
+
 class Segment:
     """BM25 over a set of chunks, with the statistics the rest of chidao reads (document frequencies,
     the corpus' own spellings for tone-mark restoration)."""
 
-    def __init__(self, name: str, bm25, chunk_ids: list[str], spans: list[str], vocabulary: dict[str, str],
-                 pairs: dict[str, str], df: dict[str, int], postings: dict | None = None, mean_length: float = 1.0):
+    def __init__(self, name: str, bm25, chunk_ids: list[str], spans: list[str], vocabulary: Spellings,
+                 pairs: Spellings, df: dict[str, int], postings: dict | None = None, mean_length: float = 1.0):
         self.name = name
         self.mean_length = mean_length
         self.bm25 = bm25
@@ -65,6 +158,13 @@ class Segment:
         self.vocabulary = vocabulary
         self.pairs = pairs
         self.df = df
+        self.ids: TokenIds | None = None  # a base's tokens -> bm25s rows (bm25s' own dict and set are dropped)
+        if postings is None and chunk_ids and getattr(bm25, "vocab_dict", None):
+            self._own_vocabulary(TokenIds(bm25.vocab_dict))
+
+    def _own_vocabulary(self, ids: TokenIds) -> None:
+        self.ids = ids
+        self.bm25.vocab_dict, self.bm25.unique_token_ids_set = {}, set()
 
     @classmethod
     def build(cls, chunks: Iterable[tuple[str, str, str]], delta: bool = False) -> Segment:
@@ -104,16 +204,18 @@ class Segment:
         elif corpus:
             bm25.index((corpus, token_ids), show_progress=False)
         mean_length = sum(lengths) / len(lengths) if lengths else 1.0
-        return cls(name, bm25, ids, spans, _best_by_fold(spellings), _best_by_fold(pair_spellings), dict(df),
-                   postings, mean_length)
+        return cls(name, bm25, ids, spans, Spellings(_best_by_fold(spellings)),
+                   Spellings(_best_by_fold(pair_spellings)), dict(df), postings, mean_length)
 
     def save(self, folder: Path) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}-", dir=folder))
         try:
             if self.chunk_ids and self.postings is None:
-                self.bm25.save(str(tmp / "bm25"))
-            meta = {"chunk_ids": self.chunk_ids, "spans": self.spans, "vocabulary": self.vocabulary,
-                    "pairs": self.pairs, "df": self.df, "postings": self.postings, "mean_length": self.mean_length}
+                self.bm25.save(str(tmp / "bm25"))  # its scores; the vocabulary is ours (``ids``)
+            meta = {"ids": self.ids.to_json() if self.ids is not None else None,
+                    "chunk_ids": self.chunk_ids, "spans": self.spans, "vocabulary": self.vocabulary.to_json(),
+                    "pairs": self.pairs.to_json(), "df": self.df, "postings": self.postings,
+                    "mean_length": self.mean_length}
             (tmp / "segment.json").write_text(json.dumps(meta, ensure_ascii=False))
             tmp.rename(folder / self.name)
         finally:
@@ -127,34 +229,38 @@ class Segment:
         postings = meta.get("postings")
         bm25 = bm25s.BM25.load(str(folder / name / "bm25")) if meta["chunk_ids"] and postings is None \
             else bm25s.BM25()
-        return cls(name, bm25, meta["chunk_ids"], meta["spans"], meta["vocabulary"], meta["pairs"], meta["df"],
-                   postings, meta.get("mean_length", 1.0))
+        segment = cls(name, bm25, meta["chunk_ids"], meta["spans"], Spellings.from_json(meta["vocabulary"]),
+                      Spellings.from_json(meta.pop("pairs")), meta["df"], postings, meta.get("mean_length", 1.0))
+        if meta.get("ids"):
+            segment._own_vocabulary(TokenIds.from_json(meta["ids"]))
+        return segment
 
     def token_df(self, token: str) -> int:
         """Chunks of this segment holding ``token``."""
         if self.postings is not None:
             return len(self.postings.get(token, ()))
-        row = self.bm25.vocab_dict.get(token) if self.chunk_ids else None
+        row = self.ids.get(token) if self.ids is not None else None
         if row is None:
             return 0
         if not hasattr(self, "_df_cache"):  # chunks per token: bm25s keeps a token-major sparse matrix
             self._df_cache = np.diff(np.asarray(self.bm25.scores["indptr"]))
         return int(self._df_cache[row])
 
-    def scores(self, query: str, dead: np.ndarray | None, base: Segment | None = None,
+    def scores(self, query: str, dead: np.ndarray | None, archive: Statistics | None = None,
                k: int | None = None, scope: frozenset[str] | None = None) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score > 0), the best ``k`` (all when None), best first. A delta scores with its
-        base's chunk count and document frequencies added to its own, so that a handful of new chunks
-        weigh like the archive's. ``scope``: only chunks of these documents."""
+        """(chunk id, BM25 score > 0), the best ``k`` (all when None), best first. Every segment weighs a
+        query word by the whole archive's document frequency (``archive``), not its own, so that scores of
+        different segments compare, and a handful of new chunks weigh like the archive's. ``scope``: only
+        chunks of these documents."""
         if not self.chunk_ids:
             return []
         if self.postings is not None:
-            scores = self._delta_scores(lexical_tokens(query), base)
+            scores = self._delta_scores(lexical_tokens(query), archive)
         else:
-            tokens = [t for t in lexical_tokens(query) if t in self.bm25.vocab_dict]
+            tokens = [t for t in lexical_tokens(query) if self.ids is not None and t in self.ids]
             if not tokens:
                 return []
-            scores = self.bm25.get_scores(tokens)
+            scores = self._base_scores(tokens, archive)
         if dead is not None and len(dead):
             scores[dead] = 0.0
         if scope is not None:  # a chunk id is "<doc id>-<ordinal>"
@@ -168,37 +274,77 @@ class Segment:
         rows = rows[np.argsort(-scores[rows], kind="stable")]
         return [(self.chunk_ids[i], float(scores[i])) for i in rows if scores[i] > 0]
 
-    def _delta_scores(self, tokens: list[str], base: Segment | None, k1: float = 1.5, b: float = 0.75):
-        # bm25s' defaults ("lucene" BM25, k1 1.5, b 0.75), with the statistics of base + delta
+    def _base_scores(self, tokens: list[str], archive: Statistics | None) -> np.ndarray:
+        """bm25s' precomputed scores (token-major: each token's chunks and weights), each token's
+        reweighted from this segment's inverse document frequency to the archive's (a factor of 1 when
+        this segment is the archive)."""
+        matrix = self.bm25.scores
+        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
+        n = len(self.chunk_ids)
+        scores = np.zeros(n, dtype=np.float64)
+        for token in tokens:  # repeated words count again, as bm25s counts them
+            row = self.ids.get(token)
+            weight = 1.0
+            if archive is not None and archive.n != n:
+                weight = _idf(archive.n, archive.df(token)) / _idf(n, self.token_df(token))
+            span = slice(int(indptr[row]), int(indptr[row + 1]))
+            scores += np.bincount(indices[span], weights=data[span] * weight, minlength=n)
+        return scores
+
+    def _delta_scores(self, tokens: list[str], archive: Statistics | None, k1: float = 1.5, b: float = 0.75):
+        # bm25s' defaults ("lucene" BM25, k1 1.5, b 0.75), with the archive's statistics (bases + delta)
         assert self.postings is not None
         lengths = np.asarray(self.postings[""], dtype=np.float64)
-        base_n = len(base.chunk_ids) if base is not None else 0
-        n = base_n + len(lengths)
-        mean = ((base.mean_length * base_n if base is not None else 0.0) + lengths.sum()) / max(n, 1)
+        n = archive.n if archive is not None else len(lengths)
+        mean = archive.mean_length if archive is not None else (lengths.mean() if len(lengths) else 1.0)
         scores = np.zeros(len(lengths))
         for token in dict.fromkeys(tokens):
             hits = self.postings.get(token)
             if not hits:
                 continue
-            df = len(hits) + (base.token_df(token) if base is not None else 0)
-            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            df = archive.df(token) if archive is not None else len(hits)
+            idf = _idf(n, df)
             rows = np.array([h[0] for h in hits])
             tf = np.array([h[1] for h in hits], dtype=np.float64)
             scores[rows] += idf * tf / (tf + k1 * (1 - b + b * lengths[rows] / mean))  # Lucene: no (k1 + 1)
         return scores
 
 
+def _idf(n: int, df: int) -> float:
+    """bm25s' default ("lucene") inverse document frequency."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+class Statistics:
+    """What BM25 needs to know of the whole archive: its chunk count, mean length, and each word's document
+    frequency summed over the segments (remembered per word: a query asks a few)."""
+
+    def __init__(self, segments: list[Segment]):
+        self.segments = segments
+        self.n = sum(len(s.chunk_ids) for s in segments)
+        self.mean_length = (sum(s.mean_length * len(s.chunk_ids) for s in segments) / self.n) if self.n else 1.0
+        self._df: dict[str, int] = {}
+
+    def df(self, token: str) -> int:
+        found = self._df.get(token)
+        if found is None:
+            found = self._df[token] = sum(s.token_df(token) for s in self.segments)
+        return found
+
 
 class LexicalIndex:
-    """BM25 over chunks in at most two segments, plus the tone-mark restoration vocabulary.
+    """BM25 over chunks in segments, plus the tone-mark restoration vocabulary.
 
-    Incremental: adding or removing a few documents writes a small *delta* segment beside the large
-    *base* one and marks removed base chunks dead, instead of re-tokenising the whole archive; once the
-    delta or the removals outgrow :data:`MERGE_SHARE` of the base, everything is rebuilt into one base.
-    Each segment scores with its own BM25 statistics (document frequencies, mean length): for a delta of
-    a few percent of the archive the difference is small, and a merge removes it. A manifest
-    (``lexical.json``) names the live segments; it is replaced atomically, so a reader sees the old or the
-    new index, never half of one.
+    *Base* segments (bm25s) hold at most :data:`SEGMENT_CHUNKS` chunks each; after them comes at most one
+    small *delta* segment (plain postings). Adding or removing a few documents rewrites only the delta and
+    marks removed base chunks dead. When the delta outgrows :data:`MERGE_SHARE` of the archive it is sealed
+    into a base segment of its own; a base segment that lost that share of its chunks is rebuilt from the
+    rest; small base segments are merged pairwise while the pair fits in one. So no update ever rebuilds
+    more than :data:`SEGMENT_CHUNKS` chunks, and a build from nothing holds one segment's tokens at a time.
+    Every segment scores a word with the whole archive's document frequency (:class:`Statistics`), so
+    their scores merge as one index's would; only the length normalisation stays each segment's own.
+    A manifest (``lexical.json``) names the live segments; it is replaced atomically, so a reader sees the
+    old or the new index, never half of one.
     """
 
     def __init__(self, segments: list[Segment], dead: set[str], key: str):
@@ -213,6 +359,15 @@ class LexicalIndex:
         for segment in segments[1:]:
             for word, count in segment.df.items():
                 self.df[word] = self.df.get(word, 0) + count
+        self.statistics = Statistics(segments)
+
+    @property
+    def bases(self) -> list[Segment]:
+        return [s for s in self.segments if s.postings is None]
+
+    @property
+    def delta(self) -> Segment | None:
+        return next((s for s in self.segments if s.postings is not None), None)
 
     @property
     def size(self) -> int:
@@ -225,32 +380,50 @@ class LexicalIndex:
         return {span for s in self.segments for c, span in zip(s.chunk_ids, s.spans) if c not in self.dead}
 
     @classmethod
-    def build(cls, chunks: Iterable[tuple[str, str, str]], key: str) -> LexicalIndex:
-        """One base segment over ``(chunk id, span key, text)`` triples; ``key`` is their :func:`fingerprint`."""
-        return cls([Segment.build(chunks)], set(), key)
+    def build(cls, chunks: Iterable[tuple[str, str, str]], key: str, segment_chunks: int | None = None,
+              total: int | None = None) -> LexicalIndex:
+        """Base segments of at most ``segment_chunks`` (default :data:`SEGMENT_CHUNKS`) over ``(chunk id,
+        span key, text)`` triples, built one after the other; ``key`` is their :func:`fingerprint`;
+        ``total``: how many triples come (for segments of equal size), when known."""
+        segments = _sealed(chunks, segment_chunks or SEGMENT_CHUNKS, total)
+        return cls(segments or [Segment.build([])], set(), key)
 
-    def updated(self, current: set[str], texts, key: str) -> LexicalIndex | None:
-        """This index brought to the chunks ``current`` (span keys) with a delta segment, or None when a
-        full rebuild is due (no base yet, or the changes outgrew :data:`MERGE_SHARE`).
+    def updated(self, current: set[str], texts, key: str, segment_chunks: int | None = None) -> LexicalIndex | None:
+        """This index brought to the chunks ``current`` (span keys), rebuilding as little as it can (see the
+        class), or None when it cannot be updated (nothing yet, or an index written before segments).
 
         Args:
             current: span keys of every chunk the store holds now.
-            texts: ``texts(chunk_ids)`` -> ``(chunk id, span key, text)`` for the chunks to add.
+            texts: ``texts(chunk_ids)`` -> ``(chunk id, span key, text)`` for chunks to (re)index.
             key: the :func:`fingerprint` of ``current``.
+            segment_chunks: the largest base segment (default :data:`SEGMENT_CHUNKS`).
         """
+        size = segment_chunks or SEGMENT_CHUNKS
         if not self.segments or any(len(s.spans) != len(s.chunk_ids) for s in self.segments):
             return None  # nothing yet, or an older index that does not know its spans
-        base = self.segments[0]
-        added = current - self.spans
-        delta_live = [span for span in (self.segments[1].spans if len(self.segments) > 1 else [])
-                      if span in current]
-        limit = max(MERGE_FLOOR, MERGE_SHARE * len(base.chunk_ids))
-        dead_base = {c for c, span in zip(base.chunk_ids, base.spans) if span not in current}
-        if len(delta_live) + len(added) > limit or len(dead_base) > limit:
-            return None
-        wanted = [span.rsplit(":", 2)[0] for span in delta_live + sorted(added)]
-        delta = Segment.build(texts(wanted), delta=True) if wanted else None
-        return LexicalIndex([base] + ([delta] if delta else []), dead_base, key)
+        bases = [b for b in self.bases if b.chunk_ids]
+        delta = self.delta
+        known = {span for b in bases for span in b.spans}
+        delta_live = [span for span in (delta.spans if delta else []) if span in current]
+        pending = delta_live + sorted(current - known - set(delta_live))  # the delta's chunks, then new ones
+        archive = sum(len(b.chunk_ids) for b in bases)
+        limit = max(MERGE_FLOOR, MERGE_SHARE * archive)
+        kept: list[Segment] = []
+        rebuild = False
+        for base in bases:
+            live = [span for span in base.spans if span in current]
+            if len(base.spans) - len(live) > MERGE_SHARE * len(base.spans):
+                pending, rebuild = live + pending, True  # rebuilt from its live chunks, below
+            elif live:
+                kept.append(base)
+        new: list[Segment] = []
+        if len(pending) > limit or (pending and rebuild):
+            new = _sealed(texts([_chunk_of(span) for span in pending]), size, len(pending))
+            pending = []
+        kept = _compacted(kept + new, texts, current, size)
+        dead = {c for b in kept for c, span in zip(b.chunk_ids, b.spans) if span not in current}
+        delta = Segment.build(texts([_chunk_of(span) for span in pending]), delta=True) if pending else None
+        return LexicalIndex((kept or [Segment.build([])]) + ([delta] if delta else []), dead, key)
 
     def save(self, folder: Path) -> None:
         """Write new segments, then switch the manifest atomically; segments no longer named by the
@@ -300,8 +473,8 @@ class LexicalIndex:
         is, so that an upgraded server keeps its lexical search until the next indexing run rebuilds it."""
         bm25s = _bm25s()
         bm25 = bm25s.BM25.load(str(folder / "bm25")) if meta["chunk_ids"] else bm25s.BM25()
-        segment = Segment("legacy", bm25, meta["chunk_ids"], [], meta.get("vocabulary") or {},
-                          meta.get("pairs") or {}, meta.get("df") or {})
+        segment = Segment("legacy", bm25, meta["chunk_ids"], [], Spellings(meta.get("vocabulary") or {}),
+                          Spellings(meta.get("pairs") or {}), meta.get("df") or {})
         return cls([segment], set(), meta["key"])
 
     def search(self, query: str, k: int = 20, scope: frozenset[str] | None = None) -> list[tuple[str, float]]:
@@ -309,8 +482,7 @@ class LexicalIndex:
         chunks of these documents."""
         found: list[tuple[str, float]] = []
         for segment, dead in zip(self.segments, self._dead_rows):
-            found += segment.scores(query, dead, k=k, scope=scope,
-                                    base=self.segments[0] if segment is not self.segments[0] else None)
+            found += segment.scores(query, dead, self.statistics, k=k, scope=scope)
         found.sort(key=lambda item: -item[1])
         return found[:k]
 
@@ -350,6 +522,41 @@ class LexicalIndex:
             if spelled is not None:
                 out[i] = _keep_case(token, spelled)
         return " ".join(out)
+
+
+def _chunk_of(span: str) -> str:
+    return span.rsplit(":", 2)[0]
+
+
+def _sealed(chunks: Iterable[tuple[str, str, str]], size: int, total: int | None = None) -> list[Segment]:
+    """Base segments of at most ``size`` chunks each, built one at a time (only one's tokens in memory);
+    knowing the ``total``, of equal sizes (2,001 chunks make three of 667, not two full ones and one)."""
+    if total:
+        size = math.ceil(total / math.ceil(total / size))
+    out: list[Segment] = []
+    batch: list[tuple[str, str, str]] = []
+    for item in chunks:
+        batch.append(item)
+        if len(batch) >= size:
+            out.append(Segment.build(batch))
+            batch = []
+    if batch:
+        out.append(Segment.build(batch))
+    return out
+
+
+def _compacted(bases: list[Segment], texts, current: set[str], size: int) -> list[Segment]:
+    """Merge the two smallest base segments while both are under a quarter of ``size`` (each merge
+    rebuilds at most half a segment's chunks), so that many small sealed deltas do not pile up."""
+    bases = list(bases)
+    while len(bases) > 1:
+        first, second = sorted(bases, key=lambda b: len(b.chunk_ids))[:2]
+        if len(second.chunk_ids) >= size / 4:
+            break
+        live = [span for b in (first, second) for span in b.spans if span in current]
+        bases = [b for b in bases if b is not first and b is not second]  # the others keep their order
+        bases += _sealed(texts([_chunk_of(span) for span in live]), size, len(live))
+    return bases
 
 
 def _keep_case(typed: str, spelled: str) -> str:

@@ -426,7 +426,7 @@ class Indexer:
             return False
         index = None if force or current is None else current.updated(spans, self.docstore.searchable_chunks, key)
         if index is None:
-            index = LexicalIndex.build(self.docstore.searchable_chunks(), key)
+            index = LexicalIndex.build(self.docstore.searchable_chunks(), key, total=len(spans))
         index.save(self.lexical_dir)
         return True
 

@@ -394,7 +394,8 @@ def cross_stage(model: dict, sets: dict[str, dict[str, dict]], args: argparse.Na
         groups = groups[: args.cross_groups] if args.cross_groups else groups
         meta = train_cross.train(groups, base, args.cross_out, log=log)
         log(f"cross reader trained: {meta}")
-    cross = CrossReader(base, settings.models_dir, adapter=args.cross_out, backend=settings.embedding_backend)
+    cross = CrossReader(base, settings.models_dir, adapter=args.cross_out,
+                        backend="torch" if settings.embedding_backend == "torch" else "onnx")
     scores = {}
     for name, data in sets["select"].items():
         _, texts, logits, ok = view(data)

