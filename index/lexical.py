@@ -298,7 +298,7 @@ class Segment:
         n = archive.n if archive is not None else len(lengths)
         mean = archive.mean_length if archive is not None else (lengths.mean() if len(lengths) else 1.0)
         scores = np.zeros(len(lengths))
-        for token in dict.fromkeys(tokens):
+        for token, repeats in Counter(tokens).items():  # a repeated word counts again, as bm25s counts it
             hits = self.postings.get(token)
             if not hits:
                 continue
@@ -306,7 +306,7 @@ class Segment:
             idf = _idf(n, df)
             rows = np.array([h[0] for h in hits])
             tf = np.array([h[1] for h in hits], dtype=np.float64)
-            scores[rows] += idf * tf / (tf + k1 * (1 - b + b * lengths[rows] / mean))  # Lucene: no (k1 + 1)
+            scores[rows] += repeats * idf * tf / (tf + k1 * (1 - b + b * lengths[rows] / mean))  # Lucene: no (k1+1)
         return scores
 
 
@@ -348,12 +348,16 @@ class LexicalIndex:
     """
 
     def __init__(self, segments: list[Segment], dead: set[str], key: str):
+        """``dead``: span keys (``chunk_id:start:end``) of base chunks no longer in the store. By span, not
+        by chunk id: a re-chunked document may keep a chunk's id with another span, and its new row (in
+        the delta or a newer segment) must stay alive while the old one is dead."""
         self.segments = segments
         self.dead = dead
         self.key = key
         self._dead_rows: list[np.ndarray | None] = []
         for segment in segments:
-            rows = [i for i, c in enumerate(segment.chunk_ids) if c in dead] if dead else []
+            rows = [i for i, span in enumerate(segment.spans) if span in dead] \
+                if dead and segment.postings is None else []
             self._dead_rows.append(np.array(rows, dtype=np.int64) if rows else None)
         self.df: dict[str, int] = dict(segments[0].df) if segments else {}
         for segment in segments[1:]:
@@ -372,12 +376,12 @@ class LexicalIndex:
     @property
     def size(self) -> int:
         """Live chunks indexed."""
-        return sum(len(s.chunk_ids) for s in self.segments) - len(self.dead)
+        return sum(len(s.chunk_ids) for s in self.segments) - sum(len(r) for r in self._dead_rows if r is not None)
 
     @property
     def spans(self) -> set[str]:
         """``chunk_id:start:end`` of every live chunk (what :func:`fingerprint` reads)."""
-        return {span for s in self.segments for c, span in zip(s.chunk_ids, s.spans) if c not in self.dead}
+        return {span for s in self.segments for span in s.spans if span not in self.dead}
 
     @classmethod
     def build(cls, chunks: Iterable[tuple[str, str, str]], key: str, segment_chunks: int | None = None,
@@ -407,7 +411,7 @@ class LexicalIndex:
         delta_live = [span for span in (delta.spans if delta else []) if span in current]
         pending = delta_live + sorted(current - known - set(delta_live))  # the delta's chunks, then new ones
         archive = sum(len(b.chunk_ids) for b in bases)
-        limit = max(MERGE_FLOOR, MERGE_SHARE * archive)
+        limit = min(max(MERGE_FLOOR, MERGE_SHARE * archive), size / 4)  # a delta stays small whatever the archive
         kept: list[Segment] = []
         rebuild = False
         for base in bases:
@@ -421,7 +425,7 @@ class LexicalIndex:
             new = _sealed(texts([_chunk_of(span) for span in pending]), size, len(pending))
             pending = []
         kept = _compacted(kept + new, texts, current, size)
-        dead = {c for b in kept for c, span in zip(b.chunk_ids, b.spans) if span not in current}
+        dead = {span for b in kept for span in b.spans if span not in current}
         delta = Segment.build(texts([_chunk_of(span) for span in pending]), delta=True) if pending else None
         return LexicalIndex((kept or [Segment.build([])]) + ([delta] if delta else []), dead, key)
 
@@ -465,7 +469,12 @@ class LexicalIndex:
             return None
         known = {s.name: s for s in previous.segments} if previous is not None else {}
         segments = [known.get(name) or Segment.load(folder, name) for name in meta["segments"]]
-        return cls(segments, set(meta.get("dead", [])), meta["key"])
+        dead = set(meta.get("dead", []))
+        by_id = {entry for entry in dead if ":" not in entry}  # written when dead chunks were named by id
+        if by_id:
+            dead = (dead - by_id) | {span for s in segments if s.postings is None
+                                     for c, span in zip(s.chunk_ids, s.spans) if c in by_id}
+        return cls(segments, dead, meta["key"])
 
     @classmethod
     def _legacy(cls, folder: Path, meta: dict) -> LexicalIndex:

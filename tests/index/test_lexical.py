@@ -192,3 +192,31 @@ def test_spellings_table_answers_like_the_dict_it_replaces():
     assert dict(again.items()) == mapping
     assert Spellings.from_json({"y te": "y tế"}).get("y te") == "y tế"
     assert len(Spellings.from_json(Spellings({}).to_json())) == 0
+
+
+def test_a_chunk_that_keeps_its_id_with_a_new_span_stays_searchable(tmp_path):
+    """A re-chunked document may keep a chunk's id with another span: the old row is dead, the new one
+    (in the delta) is found, also after a save and load."""
+    store = _chunks(100, 6, "a")
+    index = LexicalIndex.build(((c, s, t) for c, (s, t) in store.items()), fingerprint(_spans(store)))
+    store["a0003-0"] = ("a0003-0:5:80", "trung tâm dữ liệu quốc gia số một vận hành chính thức")
+    updated = index.updated(_spans(store), _texts(store), fingerprint(_spans(store)))
+    assert updated.spans == _spans(store) and updated.size == len(store)
+    assert [c for c, _ in updated.search("trung tâm dữ liệu quốc gia vận hành", k=3)][:1] == ["a0003-0"]
+    updated.save(tmp_path / "lex")
+    loaded = LexicalIndex.load(tmp_path / "lex")
+    assert loaded.spans == _spans(store)
+    assert [c for c, _ in loaded.search("trung tâm dữ liệu quốc gia vận hành", k=3)][:1] == ["a0003-0"]
+
+
+def test_a_repeated_query_word_weighs_the_same_in_the_delta_and_the_base():
+    store = _chunks(200, 7, "a")
+    index = LexicalIndex.build(((c, s, t) for c, (s, t) in store.items()), fingerprint(_spans(store)))
+    store.update(_chunks(5, 8, "z"))
+    updated = index.updated(_spans(store), _texts(store), fingerprint(_spans(store)))
+    assert updated.delta is not None
+    single = LexicalIndex.build(((c, s, t) for c, (s, t) in store.items()), "x")
+    query = "dân cư dân cư dân cư y tế"
+    ours, theirs = _scores(updated, query), _scores(single, query)
+    new = [c for c in ours if c.startswith("z")]
+    assert new and max(abs(ours[c] / theirs[c] - 1) for c in new) < 0.1
