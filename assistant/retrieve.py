@@ -138,9 +138,18 @@ class HybridRetriever(DenseRetriever):
         from index.lexical import LexicalIndex
 
         meta = self.lexical_dir / "lexical.json"
-        mtime = meta.stat().st_mtime if meta.exists() else None
+        try:
+            mtime = meta.stat().st_mtime
+        except FileNotFoundError:
+            mtime = None
         if mtime != self._lexical_mtime:
-            self._lexical = LexicalIndex.load(self.lexical_dir, previous=self._lexical)
+            try:
+                self._lexical = LexicalIndex.load(self.lexical_dir, previous=self._lexical)
+            except (OSError, ValueError) as exc:
+                # another process replaced the index while this one read it (two quick saves can remove
+                # a segment the first manifest named): keep searching the index held, read again next time
+                log.warning("the lexical index changed while it was read (%s); keeping the one loaded", exc)
+                return self._lexical
             self._lexical_mtime = mtime
         return self._lexical
 

@@ -220,3 +220,25 @@ def test_a_repeated_query_word_weighs_the_same_in_the_delta_and_the_base():
     ours, theirs = _scores(updated, query), _scores(single, query)
     new = [c for c in ours if c.startswith("z")]
     assert new and max(abs(ours[c] / theirs[c] - 1) for c in new) < 0.1
+
+
+def test_a_server_keeps_its_index_when_a_manifest_names_a_segment_already_gone(indexed, caplog):
+    """Two quick saves by another process can remove a segment the manifest the server is reading named:
+    the server keeps searching what it holds and reads the index again on the next question."""
+    import os
+    import time
+
+    folder = indexed.indexer.lexical_dir
+    held = indexed.retriever.lexical
+    manifest = folder / "lexical.json"
+    good = manifest.read_text()
+    meta = json.loads(good)
+    manifest.write_text(json.dumps({**meta, "segments": ["seg-gone"]}))
+    os.utime(manifest, (time.time() + 5, time.time() + 5))
+    with caplog.at_level("WARNING", logger="assistant.retrieve"):
+        assert indexed.retriever.lexical is held
+    assert "changed while it was read" in caplog.text
+    assert indexed.retriever.lexical.search("cơ sở dữ liệu y tế", k=3)
+    manifest.write_text(good)
+    os.utime(manifest, (time.time() + 10, time.time() + 10))
+    assert indexed.retriever.lexical is not None and indexed.retriever.lexical.key == meta["key"]
