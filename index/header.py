@@ -29,22 +29,21 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
+from index.lang.cues import documents
 from index.lang.facts import find_agencies
 from index.lang.normalize import VIET_UPPER
 from index.lang.vietnamese import fold
 
-#: Document types, as their header line writes them, and the codes of their number's symbol.
+#: Document types, as their header line writes them, and the codes of their number's symbol
+#: (``data/documents.tsv``, kind ``type``).
 TYPES: dict[str, tuple[str, ...]] = {
-    "Nghị quyết": ("NQ",), "Nghị định": ("NĐ",), "Chỉ thị": ("CT",), "Thông báo": ("TB",), "Kết luận": ("KL",),
-    "Quyết định": ("QĐ",), "Thông tư": ("TT",), "Công văn": ("CV",), "Kế hoạch": ("KH",), "Báo cáo": ("BC",),
-    "Tờ trình": ("TTr",), "Chương trình": ("CTr",), "Công điện": ("CĐ",), "Hướng dẫn": ("HD",), "Quy định": ("QĐi",),
-    "Quy chế": ("QC",), "Đề án": ("ĐA",), "Luật": (), "Pháp lệnh": (), "Nghị quyết liên tịch": ("NQLT",),
-}
+    row[0]: tuple(c.strip() for c in row[1].split(",")) if len(row) > 1 else () for row in documents("type")}
 #: What a reference may call a document besides its type ("văn bản số 15000-CV/VPTW").
-_REFERRED = (*TYPES, "Văn bản")
+_REFERRED = (*TYPES, *(row[0] for row in documents("referred")))
 _TYPE_LINE = {fold(name): name for name in TYPES}
 _CODES = {code: name for name, codes in TYPES.items() for code in codes}
-_MOTTO = re.compile(r"cong hoa xa hoi chu nghia|doc lap\s*-\s*tu do|dang cong san viet nam")
+_MOTTO = re.compile("|".join(r"\s*-\s*".join(map(re.escape, fold(row[0]).split(" - ")))
+                             for row in documents("motto")))
 _U = VIET_UPPER
 #: "402-CV/VPĐU", "447/TB-VPCP", "57-NQ/TW", "88/2025/NĐ-CP", "3260-KH/ĐĐQH15", "193/2025/QH15"
 NUMBER = re.compile(rf"(?<![\w/-])\d{{1,6}}(?:/\d{{4}})?[-/](?:[{_U}][{_U}0-9a-zđ&.]*)"
@@ -57,10 +56,7 @@ _REFERENCE = re.compile(
     rf"\b({'|'.join(sorted(_REFERRED, key=len, reverse=True))})\s+(?:số\s+)?({NUMBER.pattern})"
     r"(?:\s*,?\s*\(?\s*ngày\s+(\d{1,2})\s*(?:/|\s+tháng\s+)(\d{1,2})\s*(?:/|\s+năm\s+)(\d{4}))?", re.I)
 #: How the lines naming a body begin (folded).
-_BODY_START = tuple(fold(w) + " " for w in (
-    "Bộ", "Ủy ban", "Uỷ ban", "UBND", "Chính phủ", "Thủ tướng", "Văn phòng", "Ban", "Hội đồng", "Quốc hội", "Sở",
-    "Tổng cục", "Cục", "Vụ", "Ngân hàng", "Tòa án", "Viện", "Kiểm toán", "Thanh tra", "Chủ tịch", "Đảng ủy",
-    "Đảng đoàn", "Tỉnh ủy", "Thành ủy", "Huyện ủy", "Đại học", "Trường", "Tập đoàn", "Tổng công ty", "Công an"))
+BODY_START = tuple(fold(row[0]) + " " for row in documents("body"))
 #: A reference to a document in a question, with the words around it that only point at it ("văn bản số
 #: 447/TB-VPCP", "theo Thông báo 447/TB-VPCP", "tại Nghị quyết số 57-NQ/TW").
 REFERENCE_PHRASE = re.compile(
@@ -142,7 +138,8 @@ def _is_upper(line: str) -> bool:
     return len(letters) >= 2 and all(c.isupper() for c in letters)
 
 
-_UNITS = frozenset({"tỉnh", "phố", "huyện", "quận", "xã", "phường", "thị", "trấn"})
+_UNITS = frozenset(row[0] for row in documents("place_unit"))
+_SUB_BODY = frozenset(row[0] for row in documents("sub_body"))
 
 
 def body_name(upper: str) -> str:
@@ -216,7 +213,7 @@ def read_header(text: str) -> Header:
             type_at = i
             break
         if _is_upper(line) and not _MOTTO.search(folded) and len(line) <= 80 and "date" not in found and (
-                (folded + " ").startswith(_BODY_START) or find_agencies(line)):
+                (folded + " ").startswith(BODY_START) or find_agencies(line)):
             bodies.append(line)
     if type_at is not None and "summary" not in found:
         summary, issuer = _summary(lines[type_at + 1 : type_at + 8])
@@ -234,7 +231,7 @@ def read_header(text: str) -> Header:
     if names:
         issuer = names[-1]
         parent = names[-2] if len(names) > 1 else None
-        if parent and not find_agencies(issuer) and issuer.split()[0].lower() in ("văn", "ban", "vụ", "cục", "phòng"):
+        if parent and not find_agencies(issuer) and issuer.split()[0].lower() in _SUB_BODY:
             issuer = f"{issuer} {parent}"  # "VĂN PHÒNG" under "ĐẢNG ỦY CHÍNH PHỦ": the office of that body
     return Header(issuer=issuer, parent=parent, number=found.get("number"), place=found.get("place"),
                   date=found.get("date"), doc_type=found.get("doc_type"), summary=found.get("summary") or None,
@@ -242,7 +239,10 @@ def read_header(text: str) -> Header:
                   replaces=replacements(text, found.get("number")))
 
 
-_REPLACING = re.compile(r"\b(thay thế|bãi bỏ|hủy bỏ|huỷ bỏ|sửa đổi(?:,| và)? bổ sung|sửa đổi|bổ sung)\b", re.I)
+#: The verbs of an amending clause, longest first, and what each does ("thay thế", "bãi bỏ", "sửa đổi").
+_EFFECT = {row[0].lower(): label for kind, label in (("replace", "thay thế"), ("repeal", "bãi bỏ"),
+                                                     ("amend", "sửa đổi")) for row in documents(kind)}
+_REPLACING = re.compile(rf"\b({'|'.join(map(re.escape, sorted(_EFFECT, key=len, reverse=True)))})\b", re.I)
 _THIS = re.compile(r"\b(?:này|nay)\s*$", re.I)
 
 
@@ -268,8 +268,7 @@ def replacements(text: str, own: str | None = None) -> tuple[Replacement, ...]:
             by = None
         else:
             continue  # "Bộ Tư pháp sửa đổi Thông tư 12/2020/TT-BTP": an assignment, not this document's effect
-        how = "thay thế" if verb.group(1).lower().startswith("thay") else (
-            "bãi bỏ" if verb.group(1).lower().startswith(("bãi", "hủy", "huỷ")) else "sửa đổi")
+        how = _EFFECT[verb.group(1).lower()]
         item = Replacement(how, target.group(2), by)
         if item not in out:
             out.append(item)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from index.lang.cues import documents
+from index.lang.vietnamese import fold
+
 _HEADER_KEYS = ("date", "title", "issuer", "source")
 _INLINE_DATE = re.compile(r"\A\s*date[:\s]\s*(\d{4}-\d{2}-\d{2})\b[ \t]*\n?", re.I)
 _HEADER_LINE = re.compile(r"\A\s*(title|issuer|source|date)\s*:\s*(.+?)[ \t]*(?:\n|\Z)", re.I)
@@ -74,12 +77,9 @@ def extract_date(text: str) -> str | None:
     return None
 
 
-_ISSUER_START = (
-    "BỘ ", "ỦY BAN", "UỶ BAN", "UBND", "CHÍNH PHỦ", "THỦ TƯỚNG", "VĂN PHÒNG", "BAN ", "HỘI ĐỒNG",
-    "QUỐC HỘI", "SỞ ", "TỔNG CỤC", "CỤC ", "NGÂN HÀNG NHÀ NƯỚC", "TÒA ÁN", "TOÀ ÁN", "VIỆN KIỂM SÁT",
-    "KIỂM TOÁN NHÀ NƯỚC", "THANH TRA", "CHỦ TỊCH NƯỚC", "ĐẢNG ỦY", "TỈNH ỦY", "THÀNH ỦY",
-)
-_NOT_ISSUER = ("BỘ LUẬT", "CỘNG HÒA", "CỘNG HOÀ")
+#: How an issuing body's line begins, and lines that begin so and are not one (``data/documents.tsv``).
+_ISSUER_START = tuple(fold(row[0]) + " " for row in documents("body"))
+_NOT_ISSUER = tuple(fold(row[0]) + " " for row in documents("not_body"))
 
 
 def extract_issuer(text: str) -> str | None:
@@ -93,15 +93,14 @@ def extract_issuer(text: str) -> str | None:
         line = line.strip(" -_*")
         if not line or len(line) > 80 or line != line.upper():
             continue
-        if line.startswith(_ISSUER_START) and not line.startswith(_NOT_ISSUER):
+        folded = fold(line) + " "
+        if folded.startswith(_ISSUER_START) and not folded.startswith(_NOT_ISSUER):
             return line
     return None
 
 
-_DOC_TYPES = (
-    "LUẬT", "BỘ LUẬT", "NGHỊ ĐỊNH", "NGHỊ QUYẾT", "CHỈ THỊ", "THÔNG BÁO", "QUYẾT ĐỊNH", "THÔNG TƯ",
-    "KẾT LUẬN", "CÔNG ĐIỆN", "KẾ HOẠCH", "HIẾN PHÁP", "PHÁP LỆNH", "CÔNG VĂN", "TỜ TRÌNH", "BÁO CÁO",
-)
+#: Document-type lines of official documents, as they are printed (upper case).
+_DOC_TYPES = frozenset(row[0].upper() for row in documents("type"))
 _SENTENCE_END = re.compile(r"[.!?…](?=\s|$)")
 
 

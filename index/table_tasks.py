@@ -16,23 +16,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from index.lang.cues import progress_pattern
+from index.lang.cues import documents, progress_pattern
 from index.lang.facts import find_agencies
 from index.lang.vietnamese import fold
 from index.tables import Cell, Row, Table, find_tables
 
-#: Column roles, each recognised by the folded words of its header cell (first match wins, in this order).
-_ROLES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("index", re.compile(r"^(?:s?tt|so tt|so thu tu|#)$")),
-    ("partners", re.compile(r"phoi hop")),
-    ("lead", re.compile(r"chu tri|(?:co quan|don vi|bo, nganh)\s+(?:thuc hien|dau moi|trien khai|giao|phu trach)"
-                        r"|^(?:co quan|don vi)$|^thuc hien$|chiu trach nhiem")),
-    ("progress", re.compile(r"ket qua\s+(?:hien nay|hien tai|thuc hien|dat duoc|trien khai)|ghi chu|kien nghi")),
-    ("status", re.compile(r"tinh hinh|trang thai|danh gia")),
-    ("deadline", re.compile(r"thoi gian|thoi han|han hoan thanh|^han$|moc|tien do")),
-    ("result", re.compile(r"ket qua|san pham|hinh thuc van ban")),
-    ("task", re.compile(r"nhiem vu|noi dung|cong viec|ten de an|de an|chi dao|giai phap|hoat dong")),
-)
+
+def _column_roles() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Column roles, each recognised by the folded words of its header cell (``data/documents.tsv``, kind
+    ``column``: a phrase the header contains, or with "=" the whole header); tried in the file's order,
+    the first match wins."""
+    phrases: dict[str, list[str]] = {}
+    for role, phrase in documents("column"):
+        whole = phrase.startswith("=")
+        folded = re.escape(" ".join(fold(phrase.lstrip("=")).split()))
+        phrases.setdefault(role, []).append(f"^{folded}$" if whole else folded)
+    return tuple((role, re.compile("|".join(found))) for role, found in phrases.items())
+
+
+_ROLES = _column_roles()
 
 #: The statuses of a progress cell, in the order they are tried (data/progress.tsv: "chưa hoàn thành" is late).
 STATUSES = ("late", "in_progress", "done")

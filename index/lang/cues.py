@@ -49,6 +49,16 @@ def discourse(role: str) -> tuple[str, ...]:
     return tuple(sorted(found, key=len, reverse=True))
 
 
+@cache
+def documents(kind: str) -> tuple[tuple[str, ...], ...]:
+    """The rows of one kind of ``data/documents.tsv`` (the vocabulary of official documents: types, bodies,
+    mottos, amending verbs, assignment-table columns), each as its values after the kind, in file order."""
+    found = tuple(tuple(row[1:]) for row in _rows("documents.tsv") if row[0] == kind)
+    if not found:
+        raise KeyError(f"no rows of kind {kind!r} in data/documents.tsv")
+    return found
+
+
 @lru_cache(maxsize=8)
 def word_list(name: str) -> frozenset[str]:
     """A one-word-or-phrase-per-line list (``data/<name>.txt``), lower case."""
