@@ -21,6 +21,13 @@ class TaskRows:
     def _wrote(self) -> None:  # the store's write counter (DocStore overrides)
         raise NotImplementedError
 
+    def _rows_in(self, sql: str, values: list[str], extra: tuple = (), times: int = 1):
+        """The rows of ``sql`` for ``values`` bound to its ``{marks}`` IN lists (``times`` of them), 500 at a
+        time (SQLite's limit on parameters), then ``extra`` parameters."""
+        for i in range(0, len(values), 500):
+            part = values[i : i + 500]
+            yield from self.db.execute(sql.format(marks=",".join("?" * len(part))), [*part * times, *extra])
+
     def docs_without_tasks(self, version: str) -> list[str]:
         """Documents whose tasks were never extracted, or by another extractor version."""
         return [r[0] for r in self.db.execute(
@@ -68,30 +75,22 @@ class TaskRows:
         assignment (how a later report's status reaches an earlier row)."""
         vocabulary = sorted({term for ts in terms.values() for term in ts})
         frequency: dict[str, int] = {}
-        for i in range(0, len(vocabulary), 500):
-            part = vocabulary[i : i + 500]
-            frequency.update(self.db.execute(
-                f"SELECT term, COUNT(*) FROM task_terms WHERE term IN ({','.join('?' * len(part))}) GROUP BY term",
-                part))
+        frequency.update(self._rows_in("SELECT term, COUNT(*) FROM task_terms WHERE term IN ({marks}) GROUP BY term",
+                                       vocabulary))
         probes = {t.task_id: probe_terms(terms[t.task_id], frequency) for t in tasks}
         wanted = sorted({term for p in probes.values() for term in p})
         holders: dict[str, set[str]] = {}
-        for i in range(0, len(wanted), 500):
-            part = wanted[i : i + 500]
-            for term, task_id in self.db.execute(
-                    "SELECT t.term, t.task_id FROM task_terms t JOIN tasks k USING(task_id) "
-                    f"WHERE t.term IN ({','.join('?' * len(part))}) AND k.doc_id != ?", [*part, doc_id]):
-                holders.setdefault(term, set()).add(task_id)
+        for term, task_id in self._rows_in("SELECT t.term, t.task_id FROM task_terms t JOIN tasks k USING(task_id) "
+                                           "WHERE t.term IN ({marks}) AND k.doc_id != ?", wanted, (doc_id,)):
+            holders.setdefault(term, set()).add(task_id)
         candidates = sorted({c for p in probes.values() for term in p for c in holders.get(term, ())})
         if not candidates:
             return [], []
         stored = {t.task_id: t for t in self.tasks_by_id(candidates)}
         stored_terms: dict[str, set[str]] = {}
-        for i in range(0, len(candidates), 500):
-            part = candidates[i : i + 500]
-            for task_id, term in self.db.execute(
-                    f"SELECT task_id, term FROM task_terms WHERE task_id IN ({','.join('?' * len(part))})", part):
-                stored_terms.setdefault(task_id, set()).add(term)
+        for task_id, term in self._rows_in("SELECT task_id, term FROM task_terms WHERE task_id IN ({marks})",
+                                           candidates):
+            stored_terms.setdefault(task_id, set()).add(term)
         conflicts, same = [], []
         for task in tasks:
             mine = terms[task.task_id]
@@ -141,11 +140,8 @@ class TaskRows:
         """The rows of other documents stating the same assignment as each of these tasks."""
         ids = list(dict.fromkeys(task_ids))
         out: dict[str, set[str]] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            for task_id, other in self.db.execute(
-                    f"SELECT task_id, other FROM task_same WHERE task_id IN ({','.join('?' * len(part))})", part):
-                out.setdefault(task_id, set()).add(other)
+        for task_id, other in self._rows_in("SELECT task_id, other FROM task_same WHERE task_id IN ({marks})", ids):
+            out.setdefault(task_id, set()).add(other)
         return out
 
     def latest_status(self, task_ids: Iterable[str]) -> dict[str, Task]:
@@ -153,26 +149,17 @@ class TaskRows:
         its assignment (itself, or a row of a later report stating the same assignment)."""
         ids = list(dict.fromkeys(task_ids))
         best: dict[str, tuple[str, str]] = {}  # task -> (reported, row id)
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ",".join("?" * len(part))
-            for task_id, other, reported in self.db.execute(
-                    "SELECT task_id, task_id, reported FROM tasks "
-                    f"WHERE status_text IS NOT NULL AND task_id IN ({marks}) UNION ALL "
-                    "SELECT s.task_id, s.other, k.reported FROM task_same s JOIN tasks k ON k.task_id = s.other "
-                    f"WHERE k.status_text IS NOT NULL AND s.task_id IN ({marks})", part + part):
-                key = (reported or "", other)
-                if task_id not in best or key > best[task_id]:
-                    best[task_id] = key
+        for task_id, other, reported in self._rows_in(
+                "SELECT task_id, task_id, reported FROM tasks WHERE status_text IS NOT NULL AND task_id IN ({marks}) "
+                "UNION ALL SELECT s.task_id, s.other, k.reported FROM task_same s JOIN tasks k ON k.task_id = s.other "
+                "WHERE k.status_text IS NOT NULL AND s.task_id IN ({marks})", ids, times=2):
+            key = (reported or "", other)
+            if task_id not in best or key > best[task_id]:
+                best[task_id] = key
         rows = {t.task_id: t for t in self.tasks_by_id(other for _, other in best.values())}
         return {task_id: rows[other] for task_id, (_, other) in best.items() if other in rows}
 
     def tasks_by_id(self, task_ids: Iterable[str]) -> list[Task]:
         """These stored tasks (those that exist), with their conflict flags."""
         ids = list(dict.fromkeys(task_ids))
-        out: list[Task] = []
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            out += [self._task(r) for r in self.db.execute(
-                self._TASK_COLUMNS + f" WHERE task_id IN ({','.join('?' * len(part))})", part)]
-        return out
+        return [self._task(r) for r in self._rows_in(self._TASK_COLUMNS + " WHERE task_id IN ({marks})", ids)]
