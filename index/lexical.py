@@ -62,10 +62,14 @@ class Spellings:
     hold about 140 MiB as a Python dict and about 30 MiB here. Looked up by the keys' hashes (computed in
     this process when loaded), each hit checked against the key itself."""
 
-    def __init__(self, mapping: dict[str, str] | tuple[list[str], list[str]]):
+    def __init__(self, mapping: dict[str, str] | tuple[list[str], list[str]], counts: list[int] | None = None):
+        """``counts``: how often each key's spelling occurs (so that several segments' spellings can be
+        weighed against each other); unknown counts are 0."""
         keys, values = (list(mapping), list(mapping.values())) if isinstance(mapping, dict) else mapping
         order = self._index(keys)
         self._values, self._value_at = _packed([values[i] for i in order])
+        self._counts = np.asarray(counts, dtype=np.int32)[order] if counts is not None and len(keys) \
+            else np.zeros(len(keys), dtype=np.int32)
 
     def _index(self, keys: list[str]) -> np.ndarray:
         hashes = np.fromiter((hash(k) for k in keys), dtype=np.int64, count=len(keys))
@@ -93,6 +97,11 @@ class Spellings:
         at = self._find(key)
         return None if at < 0 else self._value(at)
 
+    def counted(self, key: str) -> tuple[str, int] | None:
+        """The spelling of ``key`` and how often this segment writes it, or None."""
+        at = self._find(key)
+        return None if at < 0 else (self._value(at), int(self._counts[at]))
+
     def __contains__(self, key: str) -> bool:
         return self._find(key) >= 0
 
@@ -101,16 +110,16 @@ class Spellings:
             yield self._keys[self._key_at[i] : self._key_at[i + 1]], self._value(i)
 
     def to_json(self) -> dict:
-        """Keys and values, each joined by newlines (no key or value holds one: they are words)."""
+        """Keys and values, each joined by newlines (no key or value holds one: they are words), and counts."""
         keys, values = zip(*self.items()) if len(self) else ((), ())
-        return {"packed": 1, "keys": "\n".join(keys), "values": "\n".join(values)}
+        return {"packed": 1, "keys": "\n".join(keys), "values": "\n".join(values), "counts": self._counts.tolist()}
 
     @classmethod
     def from_json(cls, data: dict) -> Spellings:
         """What :meth:`to_json` wrote, or a plain mapping (segments written before this table)."""
         if data.get("packed") == 1:  # a plain mapping's values are words, never a number
             keys = data["keys"].split("\n") if data["keys"] else []
-            return cls((keys, data["values"].split("\n") if data["values"] else []))
+            return cls((keys, data["values"].split("\n") if data["values"] else []), data.get("counts"))
         return cls(data)
 
 
@@ -204,8 +213,8 @@ class Segment:
         elif corpus:
             bm25.index((corpus, token_ids), show_progress=False)
         mean_length = sum(lengths) / len(lengths) if lengths else 1.0
-        return cls(name, bm25, ids, spans, Spellings(_best_by_fold(spellings)),
-                   Spellings(_best_by_fold(pair_spellings)), dict(df), postings, mean_length)
+        return cls(name, bm25, ids, spans, _best_by_fold(spellings), _best_by_fold(pair_spellings), dict(df),
+                   postings, mean_length)
 
     def save(self, folder: Path) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}-", dir=folder))
@@ -496,11 +505,14 @@ class LexicalIndex:
         return found[:k]
 
     def _spelled(self, table: str, key: str) -> str | None:
+        """The archive's most frequent spelling of ``key``: each segment's best, weighed by its counts
+        summed over the segments (the first segment's on a tie)."""
+        totals: dict[str, int] = {}
         for segment in self.segments:
-            value = getattr(segment, table).get(key)
-            if value is not None:
-                return value
-        return None
+            found = getattr(segment, table).counted(key)
+            if found is not None:
+                totals[found[0]] = totals.get(found[0], 0) + found[1]
+        return max(totals, key=totals.__getitem__) if totals else None
 
     def restore_marks(self, query: str) -> str:
         """Put tone marks back on a query typed without them, using the corpus' own spellings.
@@ -576,10 +588,11 @@ def _keep_case(typed: str, spelled: str) -> str:
     return spelled
 
 
-def _best_by_fold(counts: Counter[str]) -> dict[str, str]:
+def _best_by_fold(counts: Counter[str]) -> Spellings:
+    """Each folded form's most frequent spelling, with its count."""
     best: dict[str, tuple[int, str]] = {}
     for spelling, count in counts.items():
         key = fold(spelling)
         if key not in best or count > best[key][0]:
             best[key] = (count, spelling)
-    return {key: spelling for key, (_, spelling) in best.items()}
+    return Spellings((list(best), [spelling for _, spelling in best.values()]), [c for c, _ in best.values()])

@@ -242,3 +242,14 @@ def test_a_server_keeps_its_index_when_a_manifest_names_a_segment_already_gone(i
     manifest.write_text(good)
     os.utime(manifest, (time.time() + 10, time.time() + 10))
     assert indexed.retriever.lexical is not None and indexed.retriever.lexical.key == meta["key"]
+
+
+def test_tone_marks_come_back_as_the_archive_spells_them_most():
+    """With several segments, a word typed without marks takes the spelling the whole archive uses most,
+    not the first segment's."""
+    first = {f"a{i:04d}-0": (f"a{i:04d}-0:0:9", "hoà bình ổn định" if i == 0 else "báo cáo tiến độ") for i in range(10)}
+    second = {f"b{i:04d}-0": (f"b{i:04d}-0:0:9", "hòa bình bền vững") for i in range(10)}
+    store = {**first, **second}
+    index = LexicalIndex.build(((c, s, t) for c, (s, t) in store.items()), "k", segment_chunks=10)
+    assert len(index.bases) == 2 and index.bases[0].chunk_ids[0].startswith("a")
+    assert index.restore_marks("hoa binh") == "hòa bình"
