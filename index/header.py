@@ -239,9 +239,8 @@ def read_header(text: str) -> Header:
                   replaces=replacements(text, found.get("number")))
 
 
-#: The verbs of an amending clause, longest first, and what each does ("thay thế", "bãi bỏ", "sửa đổi").
-_EFFECT = {row[0].lower(): label for kind, label in (("replace", "thay thế"), ("repeal", "bãi bỏ"),
-                                                     ("amend", "sửa đổi")) for row in documents(kind)}
+#: The verbs of an amending clause and the effect each names (the first verb of its kind in the data).
+_EFFECT = {row[0].lower(): documents(kind)[0][0] for kind in ("replace", "repeal", "amend") for row in documents(kind)}
 _REPLACING = re.compile(rf"\b({'|'.join(map(re.escape, sorted(_EFFECT, key=len, reverse=True)))})\b", re.I)
 _THIS = re.compile(r"\b(?:này|nay)\s*$", re.I)
 
