@@ -16,12 +16,13 @@ import shutil
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from index.lang.vietnamese import fold, has_marks, lexical_tokens, words
+from index.packed import Spellings, TokenIds
 
 log = logging.getLogger(__name__)
 
@@ -54,102 +55,6 @@ def fingerprint(chunk_spans: Iterable[str]) -> str:
     for span in sorted(chunk_spans):
         digest.update(span.encode())
     return digest.hexdigest()[:16]
-
-
-class Spellings:
-    """A read-only ``str -> str`` table (folded word or word pair -> the corpus' most frequent spelling)
-    in two strings and a few arrays instead of a dict: the half million word pairs of 20,000 news chunks
-    hold about 140 MiB as a Python dict and about 30 MiB here. Looked up by the keys' hashes (computed in
-    this process when loaded), each hit checked against the key itself."""
-
-    def __init__(self, mapping: dict[str, str] | tuple[list[str], list[str]], counts: list[int] | None = None):
-        """``counts``: how often each key's spelling occurs (so that several segments' spellings can be
-        weighed against each other); unknown counts are 0."""
-        keys, values = (list(mapping), list(mapping.values())) if isinstance(mapping, dict) else mapping
-        order = self._index(keys)
-        self._values, self._value_at = _packed([values[i] for i in order])
-        self._counts = np.asarray(counts, dtype=np.int32)[order] if counts is not None and len(keys) \
-            else np.zeros(len(keys), dtype=np.int32)
-
-    def _index(self, keys: list[str]) -> np.ndarray:
-        hashes = np.fromiter((hash(k) for k in keys), dtype=np.int64, count=len(keys))
-        order = np.argsort(hashes, kind="stable")
-        self._hashes = hashes[order]
-        self._keys, self._key_at = _packed([keys[i] for i in order])
-        return order
-
-    def __len__(self) -> int:
-        return len(self._hashes)
-
-    def _find(self, key: str) -> int:
-        wanted = hash(key)
-        at = int(np.searchsorted(self._hashes, wanted))
-        while at < len(self._hashes) and self._hashes[at] == wanted:
-            if self._keys[self._key_at[at] : self._key_at[at + 1]] == key:
-                return at
-            at += 1
-        return -1
-
-    def _value(self, at: int):
-        return self._values[self._value_at[at] : self._value_at[at + 1]]
-
-    def get(self, key: str):
-        at = self._find(key)
-        return None if at < 0 else self._value(at)
-
-    def counted(self, key: str) -> tuple[str, int] | None:
-        """The spelling of ``key`` and how often this segment writes it, or None."""
-        at = self._find(key)
-        return None if at < 0 else (self._value(at), int(self._counts[at]))
-
-    def __contains__(self, key: str) -> bool:
-        return self._find(key) >= 0
-
-    def items(self) -> Iterator[tuple[str, str]]:
-        for i in range(len(self._hashes)):
-            yield self._keys[self._key_at[i] : self._key_at[i + 1]], self._value(i)
-
-    def to_json(self) -> dict:
-        """Keys and values, each joined by newlines (no key or value holds one: they are words), and counts."""
-        keys, values = zip(*self.items()) if len(self) else ((), ())
-        return {"packed": 1, "keys": "\n".join(keys), "values": "\n".join(values), "counts": self._counts.tolist()}
-
-    @classmethod
-    def from_json(cls, data: dict) -> Spellings:
-        """What :meth:`to_json` wrote, or a plain mapping (segments written before this table)."""
-        if data.get("packed") == 1:  # a plain mapping's values are words, never a number
-            keys = data["keys"].split("\n") if data["keys"] else []
-            return cls((keys, data["values"].split("\n") if data["values"] else []), data.get("counts"))
-        return cls(data)
-
-
-class TokenIds(Spellings):
-    """The same table from tokens to their BM25 row (int): bm25s keeps its vocabulary as a dict and a set,
-    about 145 MiB for the half million words and word pairs of 20,000 news chunks; this holds about 20."""
-
-    def __init__(self, mapping: dict[str, int] | tuple[list[str], list[int]]):
-        keys, values = (list(mapping), list(mapping.values())) if isinstance(mapping, dict) else mapping
-        order = self._index(keys)
-        self._ids = np.asarray(values, dtype=np.int64)[order] if len(keys) else np.zeros(0, dtype=np.int64)
-
-    def _value(self, at: int) -> int:
-        return int(self._ids[at])
-
-    def to_json(self) -> dict:
-        keys = [self._keys[self._key_at[i] : self._key_at[i + 1]] for i in range(len(self))]
-        return {"packed": 1, "keys": "\n".join(keys), "ids": self._ids.tolist()}
-
-    @classmethod
-    def from_json(cls, data: dict) -> TokenIds:
-        keys = data["keys"].split("\n") if data["keys"] else []
-        return cls((keys, data["ids"]))
-
-
-def _packed(texts: list[str]) -> tuple[str, np.ndarray]:
-    """``texts`` as one string and the offsets of each (n + 1)."""
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum([len(t) for t in texts], out=offsets[1:])
-    return "".join(texts), offsets
 
 
 class Segment:

@@ -180,7 +180,7 @@ def test_an_index_written_before_segments_is_searched_then_rebuilt(indexed):
 def test_spellings_table_answers_like_the_dict_it_replaces():
     """The compact spelling table: every key found with its value, others not, through a save and load;
     segments written with plain dicts still read."""
-    from index.lexical import Spellings
+    from index.packed import Spellings
 
     rng = random.Random(5)
     mapping = {" ".join(rng.choices(WORDS, k=2)) + str(i): rng.choice(WORDS) for i in range(3000)}
