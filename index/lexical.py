@@ -8,6 +8,7 @@ their most frequent spelling in the corpus, so "co so du lieu y te" can be searc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -38,6 +39,8 @@ MERGE_FLOOR = 2000  # ... or this many chunks, whichever is larger
 #: memory of every build, whatever the archive's size; and no change ever rebuilds more than one segment
 #: (or two small ones merged).
 SEGMENT_CHUNKS = 20000
+#: Document frequencies remembered per word asked (about 100 bytes each).
+DF_CACHE = 50000
 
 
 def _bm25s():
@@ -231,19 +234,17 @@ def _idf(n: int, df: int) -> float:
 
 class Statistics:
     """What BM25 needs to know of the whole archive: its chunk count, mean length, and each word's document
-    frequency summed over the segments (remembered per word: a query asks a few)."""
+    frequency summed over the segments (the last :data:`DF_CACHE` words asked are remembered: a query asks
+    a few, and a server that runs for months must not remember every word it was ever sent)."""
 
     def __init__(self, segments: list[Segment]):
         self.segments = segments
         self.n = sum(len(s.chunk_ids) for s in segments)
         self.mean_length = (sum(s.mean_length * len(s.chunk_ids) for s in segments) / self.n) if self.n else 1.0
-        self._df: dict[str, int] = {}
+        self.df = functools.lru_cache(maxsize=DF_CACHE)(self._df)
 
-    def df(self, token: str) -> int:
-        found = self._df.get(token)
-        if found is None:
-            found = self._df[token] = sum(s.token_df(token) for s in self.segments)
-        return found
+    def _df(self, token: str) -> int:
+        return sum(s.token_df(token) for s in self.segments)
 
 
 class LexicalIndex:

@@ -3,12 +3,20 @@
     python scripts/bench_scale.py                       # all 35,440 baomoi-2017 reports (hours on 2 cores)
     python scripts/bench_scale.py --limit 2000          # the first 2,000
     python scripts/bench_scale.py --limit 2000 --compare 300   # + embedding paths compared on 300 reports
+    python scripts/bench_scale.py --budget 120          # stop indexing after 120 minutes, then later:
+    python scripts/bench_scale.py --resume --budget 120 # go on where it stopped (attempts summed)
 
 Each indexing step is the real command (``chidao index``) in a child process, so its wall time includes
 loading the model, and its peak RSS is the child's own. The answering steps run in this (warm) process.
 ``--compare N`` indexes the first N reports from empty once per embedding path (PyTorch fp32, the previous
 default; onnxruntime fp32; onnxruntime int8) for the speed ratio on the same text. Prints a Markdown table
 and writes it to ``<work>/bench-scale.md``. Nothing is asserted: it prints figures.
+
+The full archive takes longer to index than one sitting on a 2-core machine, so the "from empty" step can be
+split: ``--budget MINUTES`` interrupts ``chidao index`` (SIGINT, as Ctrl-C: the next run repairs and skips
+what is stored) and records the attempt in ``<work>/index-attempts.json``; ``--resume`` goes on from there.
+The row then sums the attempts' wall times (each resume reloads the model and re-reads the stored
+records, so the sum is slightly more than one uninterrupted run) and says how many there were.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -71,20 +80,29 @@ def write_corpus(source: Path, work: Path, limit: int | None) -> tuple[Path, Pat
     return corpus, extra, records, chars
 
 
-def run_index(home: Path, path: Path, env: dict[str, str] | None = None) -> dict:
-    """``chidao index PATH`` in a child process: wall seconds, the child's peak RSS, its summary line."""
+def run_index(home: Path, path: Path, env: dict[str, str] | None = None, budget: float | None = None) -> dict:
+    """``chidao index PATH`` in a child process: wall seconds, the child's peak RSS, its summary line;
+    ``interrupted`` when ``budget`` seconds passed first (the child got SIGINT and stopped)."""
     environment = {**os.environ, "CHIDAO_HOME": str(home), **(env or {})}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "index", str(path)], env=environment,
-                          capture_output=True, text=True, check=False)
+    child = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "index", str(path)], env=environment,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    interrupted = False
+    try:
+        out, err = child.communicate(timeout=budget)
+    except subprocess.TimeoutExpired:
+        interrupted = True
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate()
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if done.returncode != 0:
-        sys.exit(f"chidao index failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    summary = (done.stdout.strip().splitlines() or [""])[-1]
+    if child.returncode != 0 and not interrupted:
+        sys.exit(f"chidao index failed ({child.returncode}):\n{err[-3000:]}")
+    summary = (out.strip().splitlines() or [""])[-1]
     # ru_maxrss of children is the largest child so far: exact for the first, a bound for later ones
-    return {"seconds": seconds, "peak_mib": max(peak, before) / 1024, "summary": summary}
+    return {"seconds": seconds, "peak_mib": max(peak, before) / 1024, "summary": summary,
+            "interrupted": interrupted}
 
 
 def disk_mib(path: Path) -> float:
@@ -99,6 +117,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / ".chidao" / "bench-scale")
     parser.add_argument("--keep", action="store_true", help="keep the index of an earlier run (skip 'from empty')")
     parser.add_argument("--compare-only", action="store_true", help="only the --compare step")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="minutes this invocation may spend indexing from empty before it stops (resumable)")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on with an index from empty that --budget stopped")
     args = parser.parse_args()
 
     source = CORPORA / "baomoi-2017.jsonl.gz"
@@ -118,17 +140,41 @@ def main() -> None:
 
 def scale(args: argparse.Namespace, source: Path, rows: list[tuple[str, str, str]]) -> None:
     """The archive's steps: index from empty, re-run, add 10, task table, a list question, answers."""
-    corpus, extra, records, chars = write_corpus(source, args.work, args.limit)
     home = args.work / "home"
+    attempts_file = args.work / "index-attempts.json"
+    if args.resume:
+        if not attempts_file.exists():
+            sys.exit(f"nothing to resume: {attempts_file} is not there")
+        state = json.loads(attempts_file.read_text(encoding="utf-8"))
+        if state["limit"] != args.limit:
+            sys.exit(f"the stopped run had --limit {state['limit']}; resume it with the same")
+        corpus, extra, records, chars = (Path(state["corpus"]), Path(state["extra"]), state["records"],
+                                         state["chars"])
+    else:
+        corpus, extra, records, chars = write_corpus(source, args.work, args.limit)
+        state = {"limit": args.limit, "corpus": str(corpus), "extra": str(extra), "records": records,
+                 "chars": chars, "attempts": []}
     print(f"{records} records, {chars / 1e6:.1f} M characters; cores: {os.cpu_count()}", flush=True)
 
-    if not args.keep and home.exists():
+    if not args.keep and not args.resume and home.exists():
         shutil.rmtree(home)
     if not args.keep:
-        first = run_index(home, corpus)
-        rows.append(("index from empty", f"{first['seconds']:.0f} s",
-                     f"{records / first['seconds']:.2f} docs/s, {chars / first['seconds'] / 1000:.0f} k chars/s, "
-                     f"peak RSS {first['peak_mib']:.0f} MiB, disk {disk_mib(home):.0f} MiB; {first['summary']}"))
+        budget = args.budget * 60 if args.budget else None
+        attempt = run_index(home, corpus, budget=budget)
+        state["attempts"].append({key: attempt[key] for key in ("seconds", "peak_mib", "interrupted")})
+        attempts_file.write_text(json.dumps(state, indent=1), encoding="utf-8")
+        if attempt["interrupted"]:
+            print(f"stopped after {attempt['seconds']:.0f} s ({len(state['attempts'])} attempt(s)); "
+                  f"go on with: python scripts/bench_scale.py --resume"
+                  + (f" --limit {args.limit}" if args.limit else ""), flush=True)
+            sys.exit(3)
+        attempts = state["attempts"]
+        seconds = sum(a["seconds"] for a in attempts)
+        peak = max(a["peak_mib"] for a in attempts)
+        split = f" ({len(attempts)} sittings, summed)" if len(attempts) > 1 else ""
+        rows.append(("index from empty" + split, f"{seconds:.0f} s",
+                     f"{records / seconds:.2f} docs/s, {chars / seconds / 1000:.0f} k chars/s, "
+                     f"peak RSS {peak:.0f} MiB, disk {disk_mib(home):.0f} MiB; last sitting: {attempt['summary']}"))
         print(rows[-1], flush=True)
     again = run_index(home, corpus)
     rows.append(("re-run, nothing changed", f"{again['seconds']:.1f} s", again["summary"]))

@@ -253,3 +253,15 @@ def test_tone_marks_come_back_as_the_archive_spells_them_most():
     index = LexicalIndex.build(((c, s, t) for c, (s, t) in store.items()), "k", segment_chunks=10)
     assert len(index.bases) == 2 and index.bases[0].chunk_ids[0].startswith("a")
     assert index.restore_marks("hoa binh") == "hòa bình"
+
+
+def test_the_document_frequencies_a_server_remembers_are_bounded(monkeypatch):
+    import index.lexical as lexical
+
+    monkeypatch.setattr(lexical, "DF_CACHE", 50)
+    store = _chunks(50, 9, "a")
+    index = LexicalIndex.build(((c, s, t) for c, (s, t) in store.items()), fingerprint(_spans(store)))
+    for i in range(500):  # words nobody indexed, as a server is sent over months
+        index.search(f"dân cư từlạ{i}", k=3)
+    assert index.statistics.df.cache_info().currsize <= 50
+    assert index.statistics.df("dân") == sum(s.token_df("dân") for s in index.segments) > 0
