@@ -129,15 +129,31 @@ class IndexReport:
     tasks: int = 0  # documents whose task rows were (re)extracted
     seconds: float = 0.0
     failed: list[LoadFailure] = field(default_factory=list)
+    #: where the seconds went: "model" (forward passes), "vectors" (Chroma writes), "store" (document store
+    #: writes), "tasks", "BM25"; the rest is reading, chunking and waiting for the loader
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - started
 
     def summary(self) -> str:
         """One line for the terminal."""
+        spent = [(step, t) for step, t in self.timings.items() if t >= 0.05]
+        breakdown = ""
+        if spent and self.chunks:
+            rest = max(0.0, self.seconds - sum(t for _, t in spent))
+            breakdown = " (" + ", ".join(f"{step} {t:.1f}" for step, t in spent + [("rest", rest)]) + ")"
         return (
             f"{self.files} files: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.removed} removed, {len(self.failed)} failed"
             + (f", {self.duplicates} duplicate texts" if self.duplicates else "")
             + (f", {self.repaired} orphaned documents repaired" if self.repaired else "")
-            + f"; {self.chunks} chunks embedded in {self.seconds:.1f} s"
+            + f"; {self.chunks} chunks embedded in {self.seconds:.1f} s{breakdown}"
         )
 
 
@@ -194,9 +210,10 @@ class Indexer:
             self.vectors.delete_ids(orphans)
         return len(docs)
 
-    def _write(self, pending: list[tuple[Document, list[Chunk], list[str]]], tasks: dict[str, list]) -> int:
+    def _write(self, pending: list[tuple[Document, list[Chunk], list[str]]], tasks: dict[str, list],
+               report: IndexReport) -> int:
         """Embed and store ``pending`` documents, with the tasks the loader extracted for them (taken out of
-        ``tasks``); returns how many documents' tasks were stored."""
+        ``tasks``); returns how many documents' tasks were stored. Time spent goes to ``report.timings``."""
         ids, texts, stored, metas, spans, relative = [], [], [], [], [], []
         for doc, chunks, sources in pending:
             for chunk in chunks:
@@ -212,18 +229,22 @@ class Indexer:
         # A document stored before with other chunking settings: its chunks that are no more.
         stale = self.docstore.chunk_ids_of(doc.doc_id for doc, _, _ in pending) - set(ids)
         # One forward pass gives each chunk's vector and its units' ("late chunking": SentenceEmbedder).
-        vectors, unit_vectors = self.embedder.embed_documents_with_units(texts, relative)
+        with report.timed("model"):
+            vectors, unit_vectors = self.embedder.embed_documents_with_units(texts, relative)
         units = {cid: [(s, e, v) for (s, e), v in zip(sp, uv) if v is not None]
                  for cid, sp, uv in zip(ids, spans, unit_vectors)}
-        self.vectors.upsert(ids, vectors, stored, metas)  # vectors first ...
-        self.docstore.put(pending, self.chunker.version, self.embedder.name, units)  # ... then the record ...
-        extracted = [(doc.doc_id, tasks.pop(doc.doc_id)) for doc, _, _ in pending if doc.doc_id in tasks]
-        if extracted:  # the loader extracted them; documents it did not are done by refresh_tasks
-            from index.tasks import EXTRACTOR_VERSION
+        with report.timed("vectors"):
+            self.vectors.upsert(ids, vectors, stored, metas)  # vectors first ...
+        with report.timed("store"):
+            self.docstore.put(pending, self.chunker.version, self.embedder.name, units)  # ... then the record ...
+            extracted = [(doc.doc_id, tasks.pop(doc.doc_id)) for doc, _, _ in pending if doc.doc_id in tasks]
+            if extracted:  # the loader extracted them; documents it did not are done by refresh_tasks
+                from index.tasks import EXTRACTOR_VERSION
 
-            self.docstore.put_tasks_of(extracted, EXTRACTOR_VERSION)
+                self.docstore.put_tasks_of(extracted, EXTRACTOR_VERSION)
         if stale:
-            self.vectors.delete_ids(stale)  # ... then the old vectors (a crash before: _repair's orphans)
+            with report.timed("vectors"):
+                self.vectors.delete_ids(stale)  # ... then the old vectors (a crash before: _repair's orphans)
         return len(extracted)
 
     def run(self, paths: Iterable[str | Path], prune: bool = True, progress: bool = False) -> IndexReport:
@@ -308,14 +329,14 @@ class Indexer:
             else:
                 report.updated += 1
             if pending_chunks >= self.batch_chunks:
-                tasks_written += self._write(pending, extracted)
+                tasks_written += self._write(pending, extracted, report)
                 report.chunks += pending_chunks
                 pending, pending_chunks = [], 0
                 elapsed = time.perf_counter() - started
                 bar.set_postfix(chunks=report.chunks, chunks_s=f"{report.chunks / max(elapsed, 1e-9):.1f}",
                                 refresh=False)
         if pending:
-            tasks_written += self._write(pending, extracted)
+            tasks_written += self._write(pending, extracted, report)
             report.chunks += pending_chunks
         bar.close()
 
@@ -329,8 +350,10 @@ class Indexer:
         dropped = self.docstore.drop_unreferenced()
         self.vectors.delete_docs(dropped)
         report.removed = len(set(dropped) - replaced)
-        report.tasks = tasks_written + self.refresh_tasks()
-        self.refresh_lexical()
+        with report.timed("tasks"):
+            report.tasks = tasks_written + self.refresh_tasks()
+        with report.timed("BM25"):
+            self.refresh_lexical()
         self.docstore.finish_run(run_id)
         report.seconds = time.perf_counter() - started
         return report

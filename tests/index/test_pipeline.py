@@ -23,6 +23,10 @@ def test_index_sample_then_nothing_to_do(assistant, sample_dir):
     assert (first.files, first.added, first.failed) == (2, 2, [])
     assert first.chunks == assistant.docstore.stats()["chunks"] == assistant.vectors.count() > 0
     assert_consistent(assistant)
+    # where the time went: the forward passes, each store's writes, BM25; together within the run's time
+    assert {"model", "vectors", "store", "BM25"} <= set(first.timings)
+    assert first.timings["model"] > 0 and sum(first.timings.values()) <= first.seconds
+    assert f"model {first.timings['model']:.1f}" in first.summary()
     ids_before = assistant.vectors.ids()
 
     second = assistant.indexer.run([sample_dir])
