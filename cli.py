@@ -202,7 +202,8 @@ def _cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
                 assistant.indexer.run(args.index)
             runs = []
             if args.testset:
-                runs.append(("own", evaluate.load_testset(Path(args.testset)), assistant))
+                runs.append(("own", evaluate.in_part(evaluate.load_testset(Path(args.testset)), args.part),
+                             assistant))
             for path in map(Path, args.squad or []):
                 if not path.exists():
                     print(f"skipping {path}: the file is not there", file=sys.stderr)
@@ -400,7 +401,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--squad-with", nargs="*", default=[], metavar="PATH",
                    help="documents indexed beside every --squad file's paragraphs (e.g. data/sample)")
     p.add_argument("--part", choices=["tuning", "check", "all"], default="check",
-                   help="which part of each SQuAD set to ask (fixed split by paragraph; default: check)")
+                   help="which part of each SQuAD set to ask (fixed split by paragraph; default: check); "
+                   "test-set lines with a \"part\" are asked in theirs only")
     p.add_argument("--sample", type=int, help="ask a seeded sample of this many questions of the part")
     p.add_argument("--seed", type=int, default=2026, help="seed of the sample (the split's seed is fixed)")
     p.add_argument("--out", default="eval-report", help="folder for eval.json, report.md and charts")

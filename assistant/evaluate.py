@@ -27,6 +27,7 @@ class Case:
     sources: list[str]
     refuse: bool = False
     history: list[dict] = field(default_factory=list)
+    part: str | None = None  # "tuning" or "check" for a set that is tuned on; None: a regression case
 
 
 @dataclass
@@ -58,11 +59,23 @@ def load_testset(path: Path) -> list[Case]:
                 id=str(raw["id"]), kind=str(raw.get("kind", "other")), q=str(raw["q"]),
                 must=[list(map(str, group)) for group in raw.get("must", [])],
                 sources=list(map(str, raw.get("sources", []))), refuse=bool(raw.get("refuse", False)),
-                history=list(raw.get("history", [])),
+                history=list(raw.get("history", [])), part=_part(raw.get("part")),
             ))
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: not a test-set line ({exc})") from None
     return cases
+
+
+def _part(value) -> str | None:
+    if value not in (None, "tuning", "check"):
+        raise ValueError(f"part must be 'tuning' or 'check', not {value!r}")
+    return value
+
+
+def in_part(cases: list[Case], part: str) -> list[Case]:
+    """The cases of one part of a set that is split (``all``: every case); a case without a part (a
+    regression set's) is always in."""
+    return [c for c in cases if part == "all" or c.part is None or c.part == part]
 
 
 def matches(answer: str, must: list[list[str]]) -> bool:

@@ -24,6 +24,8 @@ from assistant.squad import SPLIT_SEED, SquadSet, load_squad, part_of  # noqa: E
 QA = ROOT.parent / "shared" / "corpora" / "qa"
 CORPORA = ROOT.parent / "shared" / "corpora"
 UNANSWERABLE = QA / "vi-squad2-unanswerable-train.json"
+DIRECTIVES = CORPORA / "directives"
+DIRECTIVE_QUESTIONS = ROOT / "data" / "eval" / "directives.jsonl"
 
 
 def log(message: str) -> None:
@@ -58,7 +60,7 @@ def feature_rows(assistant, cases, k: int = 8, vectors=None) -> dict:
         answers = [nfc(a).lower() for group in case.must for a in group]
         for unit, row in zip(units, X):
             holds = any(a in nfc(unit.text).lower() for a in answers)
-            in_gold = unit.hit.document.source.endswith("#" + case.sources[0])
+            in_gold = _in_sources(unit.hit.document.source, case.sources)
             rows.append(row)
             texts.append(unit.text)
             stored.append(unit.vector if unit.vector is not None else np.zeros(assistant.embedder.dimension))
@@ -74,6 +76,11 @@ def feature_rows(assistant, cases, k: int = 8, vectors=None) -> dict:
             "group": np.asarray(groups, dtype=np.int32), "answerable": np.asarray(answerable, dtype=np.int8),
             "kinds": np.asarray(kinds), "questions": np.asarray([c.q for c in cases]),
             "V": np.asarray(stored, dtype=np.float16).reshape(len(rows), -1), **pack_texts(texts)}
+
+
+def _in_sources(source: str, names: list[str]) -> bool:
+    """A unit's document is a gold source: a SQuAD paragraph (``file#record``) or a named file."""
+    return any(source.endswith("#" + name) or Path(source).name == name for name in names)
 
 
 def pack_texts(texts: list[str]) -> dict:
@@ -102,9 +109,9 @@ def build_set(name: str, squad: SquadSet, cases, work: Path, extra: list[Path], 
     home = work / squad.name
     assistant = build(Settings(home=home / "index"), embedder=embedder)
     try:
-        corpus = squad.write_corpus(home / "corpus" / f"{squad.name}.jsonl")
+        corpus = [squad.write_corpus(home / "corpus" / f"{squad.name}.jsonl")] if squad.records else []
         assistant.indexer.refresh_tasks = lambda: 0  # the task table plays no part in reading: skip it
-        report = assistant.indexer.run([corpus, *extra])
+        report = assistant.indexer.run([*corpus, *extra])
         log(f"{name}: {report.summary()}; asking {len(cases)} questions")
         data = feature_rows(assistant, cases)
     finally:
@@ -136,6 +143,11 @@ def plan(paragraphs: int = 1200, sample: int | None = None) -> dict[str, tuple[S
     for path in (CORPORA / "uit-regulation-qa.json", QA / "viquad1-dev.json.gz", QA / "mlqa-vi-dev.json"):
         squad = load_squad(path)
         sets[f"select-{squad.name}"] = (squad, squad.select("tuning", sample), [])
+    if DIRECTIVES.exists():  # questions written here over the real directives, near misses among them
+        from assistant.evaluate import in_part, load_testset
+
+        cases = in_part(load_testset(DIRECTIVE_QUESTIONS), "tuning")
+        sets["select-directives"] = (SquadSet("directives", [], cases, {}), cases, [DIRECTIVES])
     return sets
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluate import Case, load_testset, matches, metrics
+from assistant.evaluate import Case, in_part, load_testset, matches, metrics
 from tests.conftest import CORPORA, ROOT, SAMPLE
 
 pytestmark = pytest.mark.slow
@@ -32,6 +32,39 @@ def test_testset_format_and_coverage():
             "unanswerable"} <= kinds
     assert sum(c.refuse for c in cases) >= 10
     assert len({c.id for c in cases}) == len(cases)
+
+
+def test_a_split_test_set_is_asked_one_part_at_a_time(tmp_path):
+    lines = [{"id": "a", "q": "Ai?", "part": "tuning"}, {"id": "b", "q": "Khi nào?", "part": "check"},
+             {"id": "c", "q": "Bao nhiêu?"}]
+    path = tmp_path / "set.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    cases = load_testset(path)
+    assert [c.id for c in in_part(cases, "check")] == ["b", "c"]  # a line without a part is always asked
+    assert [c.id for c in in_part(cases, "tuning")] == ["a", "c"]
+    assert len(in_part(cases, "all")) == 3
+    path.write_text(json.dumps({"id": "d", "q": "?", "part": "test"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="set.jsonl:1"):
+        load_testset(path)
+
+
+def test_the_directive_set_is_split_by_its_ids_and_its_gold_is_in_the_documents():
+    from assistant.squad import part_of
+
+    cases = load_testset(ROOT / "data" / "eval" / "directives.jsonl")
+    assert len(cases) >= 150 and len({c.id for c in cases}) == len(cases)
+    assert all(c.part == part_of("directives", c.id) for c in cases)  # the documented split, not a hand pick
+    for part in ("tuning", "check"):
+        chosen = [c for c in cases if c.part == part]
+        assert sum(c.refuse for c in chosen) >= 25 and sum(not c.refuse for c in chosen) >= 40
+    folder = CORPORA / "directives"
+    if not folder.exists():
+        pytest.skip(f"{folder} is not there")
+    texts = {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.md")}
+    for case in cases:
+        assert case.refuse == (not case.must) == (not case.sources), case.id
+        for group in case.must:
+            assert any(a in texts[s] for a in group for s in case.sources), (case.id, group)
 
 
 def test_matching_rules():
