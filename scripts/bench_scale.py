@@ -97,7 +97,8 @@ def run_index(home: Path, path: Path, env: dict[str, str] | None = None, budget:
         out, err = child.communicate()
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if child.returncode != 0 and not interrupted:
+    # 1: some documents could not be read (reported and skipped, e.g. an empty record); the rest is indexed
+    if child.returncode not in (0, 1) and not interrupted:
         sys.exit(f"chidao index failed ({child.returncode}):\n{err[-3000:]}")
     summary = (out.strip().splitlines() or [""])[-1]
     # ru_maxrss of children is the largest child so far: exact for the first, a bound for later ones
@@ -170,7 +171,7 @@ def scale(args: argparse.Namespace, source: Path, rows: list[tuple[str, str, str
             sys.exit(3)
         attempts = state["attempts"]
         seconds = sum(a["seconds"] for a in attempts)
-        peak = max(a["peak_mib"] for a in attempts)
+        peak = max(a["peak_mib"] or 0 for a in attempts)
         split = f" ({len(attempts)} sittings, summed)" if len(attempts) > 1 else ""
         rows.append(("index from empty" + split, f"{seconds:.0f} s",
                      f"{records / seconds:.2f} docs/s, {chars / seconds / 1000:.0f} k chars/s, "
