@@ -84,7 +84,8 @@ def matches(answer: str, must: list[list[str]]) -> bool:
     return all(any(nfc(alt).lower() in text for alt in group) for group in must)
 
 
-def _names(sources: Iterable[str]) -> set[str]:
+def names_of(sources: Iterable[str]) -> set[str]:
+    """The names a test set may use for a document with these sources: file names, bulk-record ids."""
     return {Path(s.split("#", 1)[0]).name for s in sources} | {s.split("#", 1)[-1] for s in sources}
 
 
@@ -95,7 +96,7 @@ def source_names(docstore) -> Callable[[str], set[str]]:
     def names(doc_id: str) -> set[str]:
         if doc_id not in cache:
             doc = docstore.document(doc_id)
-            cache[doc_id] = _names(doc.sources) if doc else set()
+            cache[doc_id] = names_of(doc.sources) if doc else set()
         return cache[doc_id]
 
     return names

@@ -42,6 +42,7 @@ def _subset(squad: SquadSet, records: set[str], name: str) -> SquadSet:
 def feature_rows(assistant, cases, k: int = 8, vectors=None) -> dict:
     """Ask each case through chidao's retrieval; every candidate unit as a feature row with its labels.
     ``vectors``: where unit vectors come from (default: the docstore, as at answer time)."""
+    from assistant.evaluate import names_of
     from assistant.extractive import question_view
     from assistant.question import analyse
     from assistant.units import Featurizer, candidates
@@ -60,7 +61,7 @@ def feature_rows(assistant, cases, k: int = 8, vectors=None) -> dict:
         answers = [nfc(a).lower() for group in case.must for a in group]
         for unit, row in zip(units, X):
             holds = any(a in nfc(unit.text).lower() for a in answers)
-            in_gold = _in_sources(unit.hit.document.source, case.sources)
+            in_gold = bool(names_of([unit.hit.document.source]) & set(case.sources))
             rows.append(row)
             texts.append(unit.text)
             stored.append(unit.vector if unit.vector is not None else np.zeros(assistant.embedder.dimension))
@@ -76,11 +77,6 @@ def feature_rows(assistant, cases, k: int = 8, vectors=None) -> dict:
             "group": np.asarray(groups, dtype=np.int32), "answerable": np.asarray(answerable, dtype=np.int8),
             "kinds": np.asarray(kinds), "questions": np.asarray([c.q for c in cases]),
             "V": np.asarray(stored, dtype=np.float16).reshape(len(rows), -1), **pack_texts(texts)}
-
-
-def _in_sources(source: str, names: list[str]) -> bool:
-    """A unit's document is a gold source: a SQuAD paragraph (``file#record``) or a named file."""
-    return any(source.endswith("#" + name) or Path(source).name == name for name in names)
 
 
 def pack_texts(texts: list[str]) -> dict:
